@@ -1,0 +1,1 @@
+"""Dataset readers: GTZAN, FMA and the synthetic demo corpus, each to one Track table."""

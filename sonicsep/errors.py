@@ -1,0 +1,45 @@
+"""SonicSep's one exception hierarchy.
+
+Every error a user can cause derives from :class:`SonicSepError`, so a CLI can catch that one
+type, print its message and exit with a usage or failure code instead of a stack trace. Messages
+name the offending parameter, file or column and say what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class SonicSepError(Exception):
+    """Base class of every error SonicSep raises on purpose."""
+
+
+class ParameterError(SonicSepError, ValueError):
+    """A function argument or configuration value is invalid (names the parameter and value)."""
+
+
+class ConfigError(ParameterError):
+    """A feature/training configuration is inconsistent or cannot be parsed."""
+
+
+class DecodeError(SonicSepError):
+    """An audio file cannot be decoded; names the file and the cause from each backend tried."""
+
+    def __init__(self, path, causes):
+        self.path = str(path)
+        self.causes = dict(causes) if not isinstance(causes, str) else {"": causes}
+        detail = "; ".join(f"{k}: {v}" if k else str(v) for k, v in self.causes.items())
+        super().__init__(f"cannot decode audio file {self.path!r}: {detail}")
+
+    def __reduce__(self):  # picklable across Dask workers
+        return (type(self), (self.path, self.causes))
+
+
+class DatasetError(SonicSepError):
+    """A dataset folder, metadata file or split file is missing or malformed."""
+
+
+class StoreError(SonicSepError):
+    """A feature store is missing, malformed, or incompatible with the request."""
+
+
+class ModelError(SonicSepError):
+    """A trained model directory is missing, incomplete, or incompatible with the input."""

@@ -1,0 +1,1 @@
+"""JAX/Flax deep models trained from the feature store."""

@@ -1,0 +1,62 @@
+"""Shared fixtures: the real samples in ../shared/data, and small generated signals.
+
+Tests that need the real data skip with a stated reason where it is absent (a user's clone).
+In CI (.ci/run sets SONICSEP_REQUIRE_SHARED_DATA=1) its absence is an error instead, so the
+real-data tests can never silently stop running.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("SONICSEP_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+def _require_shared(relpath: str = "") -> Path:
+    path = SHARED_DATA / relpath
+    if path.exists():
+        return path
+    reason = f"real sample data not found at {path} (it ships beside the repo as ../shared/data)"
+    if os.environ.get("SONICSEP_REQUIRE_SHARED_DATA") == "1":
+        pytest.fail(reason + "; SONICSEP_REQUIRE_SHARED_DATA=1 demands it")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    return _require_shared()
+
+
+@pytest.fixture(scope="session")
+def gtzan_root() -> Path:
+    return _require_shared("gtzan")
+
+
+@pytest.fixture(scope="session")
+def gtzan_wav() -> Path:
+    return _require_shared("gtzan/genres/blues/blues.00000.wav")
+
+
+@pytest.fixture(scope="session")
+def fma_root() -> Path:
+    return _require_shared("fma")
+
+
+@pytest.fixture(scope="session")
+def fma_mp3() -> Path:
+    return _require_shared("fma/fma_small/000/000002.mp3")
+
+
+@pytest.fixture(scope="session")
+def bad_wav() -> Path:
+    return _require_shared("bad/jazz.00054.wav")
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
