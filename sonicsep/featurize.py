@@ -1,0 +1,254 @@
+"""``python -m sonicsep.featurize``: featurize a whole dataset into a chunked Zarr store with Dask.
+
+One Dask task per store shard: the task streams the audio of its tracks, computes every feature
+of every segment from one STFT (:class:`sonicsep.features.FeatureExtractor`), and writes its shard
+whole (:meth:`sonicsep.store.FeatureStore.write_shard`). Status lives in the store, so a rerun
+skips finished tracks and a killed run loses at most the shards in flight. A track that cannot be
+decoded, is empty, or is too short is recorded as failed with its cause; the job carries on.
+
+Exit codes: 0 every track succeeded, 2 usage error, 3 some tracks failed (the rest was saved).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from sonicsep.audio import iter_segments
+from sonicsep.config import FeatureConfig
+from sonicsep.datasets import load_dataset
+from sonicsep.datasets.base import ECHONEST_FEATURES
+from sonicsep.errors import SonicSepError, StoreError
+from sonicsep.features import FeatureExtractor
+from sonicsep.store import FAILED, OK, PENDING, FeatureStore, default_tracks_per_shard
+
+EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 2, 3
+DEFAULT_STORE = "sonicsep-demo.zarr"
+
+
+@functools.lru_cache(maxsize=4)
+def _extractor(config: FeatureConfig) -> FeatureExtractor:
+    """One extractor (filterbanks, FFT plans) per config per worker process."""
+    return FeatureExtractor(config)
+
+
+def featurize_track(path: str, config: FeatureConfig) -> dict[str, np.ndarray]:
+    """Features of every segment of one audio file: mel_db, mfcc and summary, one row a segment.
+
+    Raises :class:`SonicSepError` (decode failure, or a file too short for one segment).
+    """
+    segments = list(iter_segments(path, config))
+    if not segments:
+        shortest = config.min_last_segment_fraction * config.segment_seconds
+        raise SonicSepError(f"{path}: too short: no segment of at least {shortest:g} s of audio")
+    return _extractor(config).segment_features(np.stack(segments))
+
+
+def featurize_shard(url: str, shard: int, retry_failed: bool = False) -> list[tuple[str, int]]:
+    """Featurize the unfinished tracks of one shard and write the shard whole.
+
+    Returns (track_id, status) for every track this call attempted.
+    """
+    store = FeatureStore.open(url, mode="r+")
+    config = store.config
+    sl = store.shard_slice(shard)
+    result = store.read_shard(shard)
+    track_ids = store.strings("track", sl)
+    paths = store.strings("path", sl)
+    attempted = []
+    for i, (track_id, path) in enumerate(zip(track_ids, paths, strict=True)):
+        status = result.status[i]
+        if status == OK or (status == FAILED and not retry_failed):
+            continue
+        result.mel_db[i] = np.nan
+        result.mfcc[i] = np.nan
+        result.summary[i] = np.nan
+        result.mask[i] = False
+        result.n_segments[i] = 0
+        try:
+            features = featurize_track(str(path), config)
+        except Exception as exc:  # noqa: BLE001 - any per-track failure is recorded, never fatal
+            result.status[i], result.error[i] = FAILED, _describe(exc)
+        else:
+            k = features["summary"].shape[0]
+            result.mel_db[i, :k] = features["mel_db"]
+            result.mfcc[i, :k] = features["mfcc"]
+            result.summary[i, :k] = features["summary"]
+            result.mask[i, :k] = True
+            result.n_segments[i] = k
+            result.status[i], result.error[i] = OK, ""
+        attempted.append((str(track_id), int(result.status[i])))
+    store.write_shard(shard, result)
+    return attempted
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SonicSepError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+# ---------------------------------------------------------------------- driver
+def _store_url(out: str) -> str:
+    """Local paths become absolute (workers may run elsewhere); URLs pass through."""
+    return out if "://" in out else str(Path(out).resolve())
+
+
+def prepare_store(
+    url: str, dataset, config: FeatureConfig, workers: int, overwrite: bool
+) -> FeatureStore:
+    """Open a compatible existing store (to resume) or lay out a new one."""
+    tracks = dataset.tracks
+    if not overwrite:
+        try:
+            store = FeatureStore.open(url, mode="r+")
+        except StoreError:
+            store = None
+        if store is not None:
+            _check_compatible(store, dataset, config)
+            return store
+    return FeatureStore.create(
+        url,
+        dataset=dataset.name,
+        genres=dataset.genres,
+        tracks=tracks,
+        config=config,
+        summary_names=_extractor(config).summary_names,
+        echonest_names=ECHONEST_FEATURES,
+        tracks_per_shard=default_tracks_per_shard(len(tracks), workers),
+        overwrite=overwrite,
+    )
+
+
+def _check_compatible(store: FeatureStore, dataset, config: FeatureConfig) -> None:
+    hint = "pass --overwrite to rebuild it, or choose another --out"
+    if store.config != config:
+        raise StoreError(f"{store.url} was made with a different feature config; {hint}")
+    if store.dataset != dataset.name or tuple(store.genres) != tuple(dataset.genres):
+        raise StoreError(
+            f"{store.url} holds dataset {store.dataset!r} with genres {list(store.genres)}, "
+            f"not {dataset.name!r} with {list(dataset.genres)}; {hint}"
+        )
+    if list(store.strings("track")) != list(dataset.tracks["track_id"].astype(str)):
+        raise StoreError(f"{store.url} holds a different list of tracks (see --limit); {hint}")
+
+
+def _client(workers: int, scheduler: str | None):
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        return Client(scheduler)
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",
+        env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
+    )
+    return Client(cluster)
+
+
+def run_featurize(
+    store: FeatureStore, client, retry_failed: bool = False, progress: bool = True
+) -> dict[str, int]:
+    """Submit one task per unfinished shard; return counts of this run's outcomes."""
+    from dask.distributed import as_completed
+    from tqdm import tqdm
+
+    shards = store.shards_to_do(retry_failed)
+    statuses = store.group["status"][:]
+    todo = statuses == PENDING
+    if retry_failed:
+        todo |= statuses == FAILED
+    counts = {"ok": 0, "failed": 0}
+    start = time.perf_counter()
+    futures = client.map(
+        featurize_shard, [store.url] * len(shards), shards, retry_failed=retry_failed, pure=False
+    )
+    with tqdm(total=int(todo.sum()), unit="track", disable=not progress, file=sys.stderr) as bar:
+        for future in as_completed(futures):
+            outcomes = future.result()
+            for _, status in outcomes:
+                counts["ok" if status == OK else "failed"] += 1
+            bar.update(len(outcomes))
+            rate = sum(counts.values()) / max(1e-9, time.perf_counter() - start)
+            bar.set_postfix(done=counts["ok"], failed=counts["failed"], tracks_s=f"{rate:.2f}")
+    return counts
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m sonicsep.featurize",
+        description="Featurize a dataset into a chunked Zarr feature store with Dask.",
+    )
+    p.add_argument("--dataset", choices=("demo", "gtzan", "fma"), default="demo")
+    p.add_argument("--root", help="dataset folder (default for demo: a generated corpus)")
+    p.add_argument("--subset", choices=("small", "medium", "large"), default="small")
+    p.add_argument("--split", help="split mode: gtzan random|filtered|stratified (default random)")
+    p.add_argument("--out", default=DEFAULT_STORE, help="store path or fsspec URL")
+    p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
+    p.add_argument("--scheduler", help="address of an existing dask.distributed scheduler")
+    p.add_argument("--config", help="feature config JSON (FeatureConfig fields)")
+    p.add_argument("--limit", type=int, help="featurize only the first N tracks")
+    p.add_argument("--overwrite", action="store_true", help="rebuild the store from scratch")
+    p.add_argument("--retry-failed", action="store_true", help="retry tracks that failed before")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.workers < 1:
+        print("error: --workers must be >= 1", file=sys.stderr)
+        return EXIT_USAGE
+    if args.limit is not None and args.limit < 1:
+        print("error: --limit must be >= 1", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        config = FeatureConfig.from_file(args.config) if args.config else FeatureConfig()
+        dataset = load_dataset(args.dataset, root=args.root, subset=args.subset, split=args.split)
+        if args.limit is not None:
+            dataset = dataclasses.replace(dataset, tracks=dataset.tracks.head(args.limit))
+        url = _store_url(args.out)
+        store = prepare_store(url, dataset, config, args.workers, args.overwrite)
+    except SonicSepError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    with _client(args.workers, args.scheduler) as client:
+        print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr)
+        before = store.counts()
+        counts = run_featurize(store, client, args.retry_failed, progress=not args.no_progress)
+    return report(store, before, counts)
+
+
+def report(store: FeatureStore, before: dict[str, int], counts: dict[str, int]) -> int:
+    """Print the outcome and return the exit code."""
+    after = store.counts()
+    print(
+        f"{store.url}: {after['ok']} ok, {after['failed']} failed, {after['pending']} pending "
+        f"(this run: {counts['ok']} ok, {counts['failed']} failed; "
+        f"{before['ok']} were already done)"
+    )
+    if after["failed"]:
+        tracks = store.tracks()
+        failed = tracks[tracks["status"] == "failed"]
+        print(f"{len(failed)} failed tracks (kept in the store's status/error arrays):")
+        for row in failed.head(20).itertuples():
+            print(f"  {row.track_id}: {row.error}")
+        if len(failed) > 20:
+            print(f"  ... and {len(failed) - 20} more")
+        print("rerun with --retry-failed to try them again")
+    return EXIT_PARTIAL if after["failed"] or after["pending"] else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

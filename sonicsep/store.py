@@ -1,0 +1,336 @@
+"""The feature store's Zarr v3 schema: the only module that knows array paths and chunking.
+
+Layout of a store (a Zarr v3 group, local path or fsspec URL)::
+
+    attrs: schema_version, sonicsep_version, dataset, genres, splits, statuses,
+           feature_config (FeatureConfig.to_dict()), tracks_per_shard, summary_names,
+           echonest_names
+    track            (track,)                          str    track id (xarray coordinate)
+    path             (track,)                          str    audio path as the dataset gave it
+    label            (track,)                          int16  index into attrs.genres
+    split            (track,)                          int8   index into attrs.splits
+    duration         (track,)                          float32 seconds, NaN where unknown
+    echonest         (track, echonest_feature)         float32 NaN where absent
+    status           (track,)                          int8   index into attrs.statuses
+    error            (track,)                          str    cause of failure, '' otherwise
+    n_segments       (track,)                          int16  valid segments of the track
+    mask             (track, segment)                  bool   segment holds real data
+    mel_db           (track, segment, mel_band, time)  float32 log-mel spectrogram
+    mfcc             (track, segment, mfcc_coef, time) float32
+    summary          (track, segment, summary_feature) float32 per-segment summary vector
+    summary_feature  (summary_feature,)                str    column names (coordinate)
+    echonest_feature (echonest_feature,)               str    column names (coordinate)
+
+Writing is by shard: shard ``k`` holds tracks ``[k*T, (k+1)*T)`` with ``T = tracks_per_shard``
+in every per-track array (one chunk for the small arrays, one Zarr shard for the big ones), so a
+task that owns shard ``k`` writes whole chunks/shards and no two writers ever touch the same
+object. ``status`` is written last, so a shard killed mid-write stays ``pending`` and is redone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import zarr
+from zarr.codecs import BloscCodec
+
+from sonicsep import __version__
+from sonicsep.config import FeatureConfig
+from sonicsep.errors import StoreError
+
+SCHEMA_VERSION = 1
+SPLITS = ("train", "val", "test")
+STATUSES = ("pending", "ok", "failed")
+PENDING, OK, FAILED = range(3)
+
+# Blosc/Zstd level 3 with byte shuffle: chosen by benchmarks/bench_store_codecs.py.
+COMPRESSOR = BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
+TARGET_CHUNK_BYTES = 4 * 2**20
+
+TRACK_ARRAYS = ("track", "path", "label", "split", "duration", "echonest")
+RESULT_ARRAYS = ("mel_db", "mfcc", "summary", "mask", "n_segments", "error", "status")
+
+
+@dataclasses.dataclass
+class ShardResult:
+    """Everything featurization produces for the tracks of one shard (row i = i-th track)."""
+
+    mel_db: np.ndarray  # (n, max_segments, n_mels, frames)
+    mfcc: np.ndarray  # (n, max_segments, n_mfcc, frames)
+    summary: np.ndarray  # (n, max_segments, n_summary)
+    mask: np.ndarray  # (n, max_segments) bool
+    n_segments: np.ndarray  # (n,)
+    status: np.ndarray  # (n,)
+    error: np.ndarray  # (n,) str
+
+    @classmethod
+    def empty(cls, n_tracks: int, config: FeatureConfig, n_summary: int) -> ShardResult:
+        seg, frames = config.max_segments, config.frames_per_segment
+        return cls(
+            mel_db=np.full((n_tracks, seg, config.n_mels, frames), np.nan, np.float32),
+            mfcc=np.full((n_tracks, seg, config.n_mfcc, frames), np.nan, np.float32),
+            summary=np.full((n_tracks, seg, n_summary), np.nan, np.float32),
+            mask=np.zeros((n_tracks, seg), bool),
+            n_segments=np.zeros(n_tracks, np.int16),
+            status=np.full(n_tracks, PENDING, np.int8),
+            error=np.array([""] * n_tracks, dtype=object),
+        )
+
+
+def _power_of_two_floor(x: float) -> int:
+    return 1 << max(0, int(math.floor(math.log2(max(x, 1)))))
+
+
+def default_tracks_per_shard(n_tracks: int, workers: int = 1) -> int:
+    """A power of two that gives every worker several shards, capped at 64 tracks per shard."""
+    per_task = n_tracks / max(1, 4 * workers)
+    return max(1, min(64, _power_of_two_floor(per_task)))
+
+
+def _chunk_tracks(bytes_per_track: int, tracks_per_shard: int) -> int:
+    """Tracks per inner chunk: a power of two dividing the shard, near TARGET_CHUNK_BYTES."""
+    return max(1, min(tracks_per_shard, _power_of_two_floor(TARGET_CHUNK_BYTES / bytes_per_track)))
+
+
+class FeatureStore:
+    """A handle on a feature store; create with :meth:`create`, open with :meth:`open`."""
+
+    def __init__(self, group: zarr.Group, url: str):
+        self.group = group
+        self.url = url
+        attrs = group.attrs.asdict()
+        if attrs.get("schema_version") != SCHEMA_VERSION:
+            raise StoreError(
+                f"{url!r} is not a SonicSep feature store of schema {SCHEMA_VERSION} "
+                f"(found schema_version={attrs.get('schema_version')!r}); "
+                "re-featurize it with `python -m sonicsep.featurize --overwrite`"
+            )
+        self.attrs = attrs
+        self.config = FeatureConfig.from_dict(attrs["feature_config"])
+        self.genres: tuple[str, ...] = tuple(attrs["genres"])
+        self.dataset: str = attrs["dataset"]
+        self.tracks_per_shard: int = int(attrs["tracks_per_shard"])
+        self.summary_names: tuple[str, ...] = tuple(attrs["summary_names"])
+        self.echonest_names: tuple[str, ...] = tuple(attrs["echonest_names"])
+        self.n_tracks: int = int(group["track"].shape[0])
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def open(cls, url: str, mode: str = "r") -> FeatureStore:
+        try:
+            group = zarr.open_group(str(url), mode=mode)
+        except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
+            raise StoreError(
+                f"no feature store at {str(url)!r}; create one with `python -m sonicsep.featurize`"
+            ) from exc
+        return cls(group, str(url))
+
+    @classmethod
+    def create(
+        cls,
+        url: str,
+        *,
+        dataset: str,
+        genres: Sequence[str],
+        tracks: pd.DataFrame,
+        config: FeatureConfig,
+        summary_names: Sequence[str],
+        echonest_names: Sequence[str],
+        tracks_per_shard: int,
+        overwrite: bool = False,
+    ) -> FeatureStore:
+        """Lay out an empty store for ``tracks`` (every track pending) and return it.
+
+        ``tracks`` needs columns track_id, path, label, split, duration and ``echonest_names``.
+        """
+        if tracks_per_shard < 1 or tracks_per_shard & (tracks_per_shard - 1):
+            raise StoreError(f"tracks_per_shard={tracks_per_shard} must be a power of two")
+        n = len(tracks)
+        if n == 0:
+            raise StoreError(f"refusing to create {url!r}: the dataset has no tracks")
+        bad_splits = sorted(set(tracks["split"]) - set(SPLITS))
+        if bad_splits:
+            raise StoreError(f"unknown split values {bad_splits}; expected {SPLITS}")
+        group = zarr.open_group(str(url), mode="w" if overwrite else "w-")
+        seg, frames = config.max_segments, config.frames_per_segment
+        T = tracks_per_shard
+
+        def small(name, dims, dtype, fill, extra_shape=()):
+            return group.create_array(
+                name,
+                shape=(n, *extra_shape),
+                chunks=(T, *extra_shape),
+                dtype=dtype,
+                fill_value=fill,
+                compressors=COMPRESSOR,
+                dimension_names=dims,
+            )
+
+        def big(name, dims, inner_shape, dtype=np.float32, fill=np.nan):
+            per_track = int(np.prod(inner_shape)) * np.dtype(dtype).itemsize
+            c = _chunk_tracks(per_track, T)
+            return group.create_array(
+                name,
+                shape=(n, *inner_shape),
+                chunks=(c, *inner_shape),
+                shards=(T, *inner_shape),
+                dtype=dtype,
+                fill_value=fill,
+                compressors=COMPRESSOR,
+                dimension_names=dims,
+            )
+
+        small("track", ("track",), str, "")[:] = tracks["track_id"].astype(str).to_numpy()
+        small("path", ("track",), str, "")[:] = tracks["path"].astype(str).to_numpy()
+        small("label", ("track",), np.int16, -1)[:] = tracks["label"].to_numpy(np.int16)
+        split_codes = np.array([SPLITS.index(s) for s in tracks["split"]], np.int8)
+        small("split", ("track",), np.int8, -1)[:] = split_codes
+        durations = tracks["duration"].to_numpy(np.float32)
+        small("duration", ("track",), np.float32, np.nan)[:] = durations
+        echonest = tracks[list(echonest_names)].to_numpy(np.float32)
+        small("echonest", ("track", "echonest_feature"), np.float32, np.nan, (len(echonest_names),))[
+            :
+        ] = echonest
+        small("status", ("track",), np.int8, PENDING)
+        small("error", ("track",), str, "")
+        small("n_segments", ("track",), np.int16, 0)
+        small("mask", ("track", "segment"), bool, False, (seg,))
+        big("mel_db", ("track", "segment", "mel_band", "time"), (seg, config.n_mels, frames))
+        big("mfcc", ("track", "segment", "mfcc_coef", "time"), (seg, config.n_mfcc, frames))
+        big("summary", ("track", "segment", "summary_feature"), (seg, len(summary_names)))
+        for name, values in (("summary_feature", summary_names), ("echonest_feature", echonest_names)):
+            arr = group.create_array(
+                name, shape=(len(values),), dtype=str, fill_value="", dimension_names=(name,)
+            )
+            if len(values):
+                arr[:] = np.array(values, dtype=str)
+        # Attributes last: a store without them is unopenable rather than half-described.
+        group.attrs.update(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "sonicsep_version": __version__,
+                "dataset": dataset,
+                "genres": list(genres),
+                "splits": list(SPLITS),
+                "statuses": list(STATUSES),
+                "feature_config": config.to_dict(),
+                "tracks_per_shard": T,
+                "summary_names": list(summary_names),
+                "echonest_names": list(echonest_names),
+            }
+        )
+        return cls(group, str(url))
+
+    # ------------------------------------------------------------------ shards
+    @property
+    def n_shards(self) -> int:
+        return math.ceil(self.n_tracks / self.tracks_per_shard)
+
+    def shard_slice(self, shard: int) -> slice:
+        if not 0 <= shard < self.n_shards:
+            raise StoreError(f"shard={shard} out of range [0, {self.n_shards})")
+        start = shard * self.tracks_per_shard
+        return slice(start, min(self.n_tracks, start + self.tracks_per_shard))
+
+    def shards_to_do(self, retry_failed: bool = False) -> list[int]:
+        """Shards with a pending track (or a failed one, when ``retry_failed``)."""
+        status = self.group["status"][:]
+        todo = status == PENDING
+        if retry_failed:
+            todo |= status == FAILED
+        T = self.tracks_per_shard
+        return sorted({int(i) // T for i in np.flatnonzero(todo)})
+
+    def read_shard(self, shard: int) -> ShardResult:
+        """The current contents of a shard (to keep its finished tracks on a partial redo)."""
+        sl = self.shard_slice(shard)
+        g = self.group
+        return ShardResult(
+            mel_db=g["mel_db"][sl],
+            mfcc=g["mfcc"][sl],
+            summary=g["summary"][sl],
+            mask=g["mask"][sl],
+            n_segments=g["n_segments"][sl],
+            status=g["status"][sl],
+            error=self.strings("error", sl),
+        )
+
+    def write_shard(self, shard: int, result: ShardResult) -> None:
+        """Write one shard whole; ``status`` goes last so a killed write leaves it pending."""
+        sl = self.shard_slice(shard)
+        n = sl.stop - sl.start
+        for name in RESULT_ARRAYS:
+            value = getattr(result, name)
+            if value.shape[0] != n:
+                raise StoreError(f"shard {shard}: {name} has {value.shape[0]} rows, expected {n}")
+        g = self.group
+        for name in RESULT_ARRAYS[:-1]:
+            value = getattr(result, name)
+            g[name][sl] = value.astype(str) if name == "error" else value
+        g["status"][sl] = result.status
+
+    # ------------------------------------------------------------------ reading
+    def tracks(self) -> pd.DataFrame:
+        """One row per track: ids, labels, split and status names, error text, Echonest."""
+        g = self.group
+        frame = pd.DataFrame(
+            {
+                "track_id": self.strings("track"),
+                "path": self.strings("path"),
+                "label": g["label"][:].astype(int),
+                "split": np.array(SPLITS)[g["split"][:]],
+                "duration": g["duration"][:],
+                "status": np.array(STATUSES)[g["status"][:]],
+                "error": self.strings("error"),
+                "n_segments": g["n_segments"][:].astype(int),
+            }
+        )
+        frame.insert(3, "genre", np.array(self.genres)[frame["label"]])
+        echonest = g["echonest"][:]
+        for j, name in enumerate(self.echonest_names):
+            frame[name] = echonest[:, j]
+        return frame
+
+    def strings(self, name: str, rows: slice = slice(None)) -> np.ndarray:
+        """A string array (track ids, paths, errors) as a NumPy object array."""
+        return np.array(self.group[name][rows].tolist(), dtype=object)
+
+    def array(self, name: str) -> zarr.Array:
+        if name not in ("mel_db", "mfcc", "summary", "mask", "echonest"):
+            raise StoreError(f"unknown feature array {name!r}")
+        return self.group[name]
+
+    def segment_index(self, split: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(track row, segment) of every valid segment of ok tracks, optionally in one split."""
+        status = self.group["status"][:]
+        keep = status == OK
+        if split is not None:
+            if split not in SPLITS:
+                raise StoreError(f"unknown split {split!r}; expected one of {SPLITS}")
+            keep &= self.group["split"][:] == SPLITS.index(split)
+        mask = self.group["mask"][:] & keep[:, None]
+        rows, segs = np.nonzero(mask)
+        return rows, segs
+
+    def load_summary(self, split: str | None = None):
+        """Summary vectors of valid segments: (X [n, f], y [n], track_row [n]).
+
+        Reads only the small ``summary``, ``mask``, ``status``, ``split`` and ``label`` arrays,
+        never the spectrograms, so it fits in memory for fma_large-sized stores.
+        """
+        rows, segs = self.segment_index(split)
+        summary = self.group["summary"][:]
+        labels = self.group["label"][:].astype(np.int64)
+        return summary[rows, segs], labels[rows], rows
+
+    def counts(self) -> dict[str, int]:
+        status = self.group["status"][:]
+        return {name: int((status == i).sum()) for i, name in enumerate(STATUSES)}
+
+    def describe(self) -> str:
+        return json.dumps({"url": self.url, **self.counts(), "genres": list(self.genres)})
