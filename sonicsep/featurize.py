@@ -17,7 +17,7 @@ import functools
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,7 @@ from sonicsep.store import FAILED, OK, PENDING, FeatureStore, default_tracks_per
 
 EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 2, 3
 DEFAULT_STORE = "sonicsep-demo.zarr"
+SEGMENT_BATCH = 32
 
 
 @functools.lru_cache(maxsize=4)
@@ -43,13 +44,32 @@ def _extractor(config: FeatureConfig) -> FeatureExtractor:
 def featurize_track(path: str, config: FeatureConfig) -> dict[str, np.ndarray]:
     """Features of every segment of one audio file: mel_db, mfcc and summary, one row a segment.
 
-    Raises :class:`SonicSepError` (decode failure, or a file too short for one segment).
+    Segments stream from the decoder and are featurized SEGMENT_BATCH at a time, so memory is
+    bounded by the batch and the outputs, never by the length of the file. Raises
+    :class:`SonicSepError` (decode failure, or a file too short for one segment).
     """
-    segments = list(iter_segments(path, config))
-    if not segments:
+    extractor = _extractor(config)
+    parts = [
+        extractor.segment_features(np.stack(batch))
+        for batch in _batches(iter_segments(path, config), SEGMENT_BATCH)
+    ]
+    if not parts:
         shortest = config.min_last_segment_fraction * config.segment_seconds
         raise SonicSepError(f"{path}: too short: no segment of at least {shortest:g} s of audio")
-    return _extractor(config).segment_features(np.stack(segments))
+    if len(parts) == 1:
+        return parts[0]
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def _batches(items: Iterator, size: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def featurize_shard(url: str, shard: int, retry_failed: bool = False) -> list[tuple[str, int]]:
@@ -123,7 +143,7 @@ def prepare_store(
         config=config,
         summary_names=_extractor(config).summary_names,
         echonest_names=ECHONEST_FEATURES,
-        tracks_per_shard=default_tracks_per_shard(len(tracks), workers),
+        tracks_per_shard=default_tracks_per_shard(len(tracks), workers, config),
         overwrite=overwrite,
     )
 

@@ -51,6 +51,7 @@ PENDING, OK, FAILED = range(3)
 # Blosc/Zstd level 3 with byte shuffle: chosen by benchmarks/bench_store_codecs.py.
 COMPRESSOR = BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
 TARGET_CHUNK_BYTES = 4 * 2**20
+MAX_SHARD_BYTES = 256 * 2**20
 
 TRACK_ARRAYS = ("track", "path", "label", "split", "duration", "echonest")
 RESULT_ARRAYS = ("mel_db", "mfcc", "summary", "mask", "n_segments", "error", "status")
@@ -86,10 +87,20 @@ def _power_of_two_floor(x: float) -> int:
     return 1 << max(0, int(math.floor(math.log2(max(x, 1)))))
 
 
-def default_tracks_per_shard(n_tracks: int, workers: int = 1) -> int:
-    """A power of two that gives every worker several shards, capped at 64 tracks per shard."""
+def track_bytes(config: FeatureConfig) -> int:
+    """Bytes one track occupies in the big arrays (mel_db + mfcc), before compression."""
+    frames = config.max_segments * config.frames_per_segment
+    return 4 * frames * (config.n_mels + config.n_mfcc)
+
+
+def default_tracks_per_shard(n_tracks: int, workers: int, config: FeatureConfig) -> int:
+    """A power of two giving every worker several shards, at most 64 tracks and ~256 MB a shard.
+
+    The byte cap bounds a task's memory when a config keeps many segments of long tracks.
+    """
     per_task = n_tracks / max(1, 4 * workers)
-    return max(1, min(64, _power_of_two_floor(per_task)))
+    by_memory = MAX_SHARD_BYTES / track_bytes(config)
+    return max(1, min(64, _power_of_two_floor(per_task), _power_of_two_floor(by_memory)))
 
 
 def _chunk_tracks(bytes_per_track: int, tracks_per_shard: int) -> int:

@@ -16,6 +16,7 @@ from sonicsep.store import (
     FeatureStore,
     ShardResult,
     default_tracks_per_shard,
+    track_bytes,
 )
 
 CONFIG = FeatureConfig(n_mels=8, n_mfcc=4, segment_seconds=0.5, max_segments=2, n_fft=256,
@@ -133,4 +134,10 @@ def test_xarray_sees_labelled_dimensions(tmp_path):
 
 @pytest.mark.parametrize("n,workers,expected", [(1, 1, 1), (40, 2, 4), (10_000, 32, 64)])
 def test_default_tracks_per_shard_is_power_of_two(n, workers, expected):
-    assert default_tracks_per_shard(n, workers) == expected
+    assert default_tracks_per_shard(n, workers, FeatureConfig()) == expected
+
+
+def test_tracks_per_shard_bounds_shard_memory_for_long_tracks():
+    hour = FeatureConfig(max_segments=720)  # a 60-minute track kept whole
+    tps = default_tracks_per_shard(10_000, 1, hour)
+    assert tps == 2 and tps * track_bytes(hour) <= 256 * 2**20
