@@ -41,10 +41,10 @@ from zarr.codecs import BloscCodec
 
 from sonicsep import __version__
 from sonicsep.config import FeatureConfig
+from sonicsep.datasets.base import SPLITS
 from sonicsep.errors import StoreError
 
 SCHEMA_VERSION = 1
-SPLITS = ("train", "val", "test")
 STATUSES = ("pending", "ok", "failed")
 PENDING, OK, FAILED = range(3)
 
