@@ -1,0 +1,296 @@
+"""``python -m sonicsep.benchmark``: the classical genre baselines of a store in one command.
+
+For each feature set and method (:mod:`sonicsep.classical`): tune on the validation split, refit
+on train, score once on test at segment and track level. Writes to ``--out``::
+
+    results.json                    every figure, chosen hyperparameters, grid scores, notes
+    results.md                      the accuracy table (also printed) and the chosen points
+    confusion_<method>_<set>.png    track-level test confusion matrix
+    tsne_<set>.png                  t-SNE of the feature set coloured by genre
+    models/<method>.joblib          the method's best model, for ``predict``
+
+Exit codes: 0 done, 2 usage error (bad arguments, missing or unusable store), 3 nothing could
+be benchmarked (every requested feature set was skipped; the notes say why).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from sonicsep import classical
+from sonicsep.errors import ParameterError, SonicSepError
+from sonicsep.plots import confusion_matrix_png, tsne_png
+from sonicsep.store import SPLITS, FeatureStore
+
+EXIT_OK, EXIT_USAGE, EXIT_NOTHING = 0, 2, 3
+DEFAULT_STORE = "sonicsep-demo.zarr"
+DEFAULT_OUT = "classical-results"
+TSNE_MAX_POINTS = 2000
+METHOD_TITLES = {
+    "knn": "kNN",
+    "svm": "SVM",
+    "random_forest": "Random forest",
+    "xgboost": "XGBoost",
+    "mlp": "MLP",
+}
+
+
+def parse_choices(values: Sequence[str] | None, known: Sequence[str], option: str) -> list[str]:
+    """Flatten repeated and comma-separated option values; unknown names are a usage error."""
+    chosen = []
+    for value in values or ():
+        for name in filter(None, (v.strip() for v in value.split(","))):
+            if name not in known:
+                raise ParameterError(f"{option} {name!r} is unknown; choose from {list(known)}")
+            if name not in chosen:
+                chosen.append(name)
+    return chosen
+
+
+def run_benchmark(
+    store: FeatureStore,
+    feature_sets: Sequence[str],
+    methods: Sequence[str],
+    out_dir: Path,
+    *,
+    grids: Mapping[str, Mapping] = classical.STUDY_GRIDS,
+    seed: int = classical.SEED,
+    jobs: int = 1,
+    tsne_points: int = TSNE_MAX_POINTS,
+    log=print,
+) -> dict:
+    """Benchmark every method on every feature set, write the figures and models, return the
+    results (what results.json holds).
+
+    Feature sets are loaded one at a time and released before the next, so peak memory is one
+    feature set plus the best model of each method.
+    """
+    results, notes = [], []
+    best: dict[str, tuple[classical.MethodResult, classical.ClassicalModel]] = {}
+    for name in feature_sets:
+        log(f"loading feature set {name!r} ...")
+        fs = classical.load_feature_set(store, name)
+        runnable, fs_notes = classical.check_feature_set(fs)
+        notes += fs_notes
+        if not runnable:
+            continue
+        tsne_png(
+            fs.X,
+            fs.y,
+            store.genres,
+            out_dir / f"tsne_{name}.png",
+            max_points=tsne_points,
+            seed=seed,
+            title=f"t-SNE of '{name}' features ({fs.level}s)",
+        )
+        n_train = int((fs.split == "train").sum())
+        for method in methods:
+            full = len(classical.grid_points(method, grids[method], n_train=sys.maxsize))
+            feasible = len(classical.grid_points(method, grids[method], n_train))
+            if feasible == 0:
+                notes.append(
+                    f"{method} on {name}: no grid point fits {n_train} training samples; skipped."
+                )
+                continue
+            if feasible < full:
+                notes.append(
+                    f"{method} on {name}: {full - feasible} of {full} grid points need "
+                    f"more than {n_train} training samples and were left out."
+                )
+            log(f"  {method} on {name}: {feasible} grid points ...")
+            result, model = classical.benchmark_method(
+                method, fs, store, grid=grids[method], seed=seed, jobs=jobs
+            )
+            results.append(result)
+            confusion_matrix_png(
+                result.confusion,
+                store.genres,
+                out_dir / f"confusion_{method}_{name}.png",
+                title=f"{METHOD_TITLES[method]} on '{name}': test tracks",
+            )
+            if method not in best or _prefer(result, best[method][0]):
+                best[method] = (result, model)
+        del fs  # free this set before the next one loads: peak memory is one set
+    model_paths = {
+        method: str(model.save(out_dir / "models" / f"{method}.joblib"))
+        for method, (_, model) in best.items()
+    }
+    tracks = store.tracks()
+    return {
+        "store": store.url,
+        "dataset": store.dataset,
+        "genres": list(store.genres),
+        "tracks_per_split": {s: int((tracks["split"] == s).sum()) for s in SPLITS},
+        "protocol": {
+            "tuning": "each grid point fitted on train, scored on validation "
+            "(accuracy at the feature set's level); first best point wins ties",
+            "refit": "train",
+            "test": "scored once; track level = argmax of mean segment probability",
+            "seed": seed,
+            "grids": {m: {k: list(v) for k, v in grids[m].items()} for m in methods},
+        },
+        "feature_sets": list(feature_sets),
+        "methods": list(methods),
+        "results": [r.to_dict() for r in results],
+        "models": model_paths,
+        "notes": notes,
+        "feature_config": store.config.to_dict(),
+    }
+
+
+def _prefer(new: classical.MethodResult, old: classical.MethodResult) -> bool:
+    """Whether ``new`` should replace ``old`` as the method's saved model.
+
+    Audio feature sets beat Echonest (``predict`` can only compute features from audio); then
+    the higher validation track accuracy wins. Test scores are never used to choose.
+    """
+
+    def rank(r):
+        return (r.feature_set in classical.AUDIO_FEATURE_SETS, r.val_track_accuracy)
+
+    return rank(new) > rank(old)
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}"
+
+
+def results_table(report: Mapping) -> str:
+    """The accuracy table in Markdown: one row per method, segment and track columns per set."""
+    by_key = {(r["method"], r["feature_set"]): r for r in report["results"]}
+    ran = [f for f in report["feature_sets"] if any(k[1] == f for k in by_key)]
+    header, columns = ["method"], []
+    for f in ran:
+        if by_key[next(k for k in by_key if k[1] == f)]["level"] == "segment":
+            header.append(f"{f} segment")
+            columns.append((f, "test_segment_accuracy"))
+        header.append(f"{f} track")
+        columns.append((f, "test_track_accuracy"))
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for method in report["methods"]:
+        cells = [METHOD_TITLES[method]]
+        for f, key in columns:
+            r = by_key.get((method, f))
+            cells.append(_pct(r[key]) if r else "—")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def results_markdown(report: Mapping) -> str:
+    """results.md: what was measured, how, the table, the chosen points and the notes."""
+    split_counts = ", ".join(f"{s} {n}" for s, n in report["tracks_per_split"].items())
+    lines = [
+        f"# Classical genre baselines: {report['dataset']}",
+        "",
+        f"Store `{report['store']}`; {len(report['genres'])} genres "
+        f"({', '.join(report['genres'])}); tracks per split: {split_counts}.",
+        "",
+        "Test accuracy (%). Each grid point was fitted on train and scored on validation; the "
+        "best point was refitted on **train only** and scored once on test. Track level = "
+        "argmax of the mean segment probability of each track. "
+        f"Seed {report['protocol']['seed']}.",
+        "",
+        results_table(report),
+        "",
+        "## Chosen hyperparameters",
+        "",
+        "| method | feature set | hyperparameters | val accuracy | val track accuracy | "
+        "train tracks | test tracks | fit s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["results"]:
+        params = ", ".join(f"{k}={v}" for k, v in r["params"].items())
+        lines.append(
+            f"| {METHOD_TITLES[r['method']]} | {r['feature_set']} | {params} | "
+            f"{_pct(r['val_accuracy'])} | {_pct(r['val_track_accuracy'])} | "
+            f"{r['n_tracks']['train']} | {r['n_tracks']['test']} | {r['fit_seconds']:.2f} |"
+        )
+    if report["models"]:
+        lines += ["", "## Saved models", ""]
+        lines += [f"- {m}: `{p}`" for m, p in report["models"].items()]
+    if report["notes"]:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in report["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m sonicsep.benchmark",
+        description="Benchmark kNN, SVM, random forest, XGBoost and an MLP on a feature store.",
+    )
+    p.add_argument("--store", default=DEFAULT_STORE, help="feature store path or fsspec URL")
+    p.add_argument(
+        "--features",
+        action="append",
+        metavar="SET",
+        help=f"feature set(s), repeatable or comma-separated: {', '.join(classical.FEATURE_SETS)} "
+        "(default: all the store supports)",
+    )
+    p.add_argument(
+        "--methods",
+        action="append",
+        metavar="METHOD",
+        help=f"method(s), repeatable or comma-separated: {', '.join(classical.METHODS)} "
+        "(default: all)",
+    )
+    p.add_argument("--out", default=DEFAULT_OUT, help="output folder")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="grid points fitted in parallel",
+    )
+    p.add_argument("--seed", type=int, default=classical.SEED)
+    return p
+
+
+def main(argv: Sequence[str] | None = None, *, grids: Mapping[str, Mapping] | None = None) -> int:
+    """Run the CLI. ``grids`` replaces the study grids (tests only; the CLI has no such flag)."""
+    args = build_parser().parse_args(argv)
+    if args.jobs < 1:
+        print("error: --jobs must be >= 1", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        feature_sets = parse_choices(args.features, classical.FEATURE_SETS, "--features")
+        methods = parse_choices(args.methods, classical.METHODS, "--methods") or list(
+            classical.METHODS
+        )
+        store = FeatureStore.open(args.store)
+        supported = classical.supported_feature_sets(store)
+        missing = [f for f in feature_sets if f not in supported]
+        if missing:
+            raise ParameterError(
+                f"store {args.store!r} cannot provide feature set(s) {missing}; "
+                f"it supports {list(supported)}"
+            )
+    except SonicSepError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = run_benchmark(
+        store,
+        feature_sets or list(supported),
+        methods,
+        out_dir,
+        grids=classical.STUDY_GRIDS if grids is None else grids,
+        seed=args.seed,
+        jobs=args.jobs,
+        log=lambda msg: print(msg, file=sys.stderr),
+    )
+    (out_dir / "results.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out_dir / "results.md").write_text(results_markdown(report))
+    print(results_table(report) if report["results"] else "nothing could be benchmarked")
+    for note in report["notes"]:
+        print(f"note: {note}")
+    print(f"results written to {out_dir}/")
+    return EXIT_OK if report["results"] else EXIT_NOTHING
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,544 @@
+"""Classical genre baselines on feature-store summaries: kNN, SVM, random forest, XGBoost, MLP.
+
+This module owns the feature sets a baseline can learn from, the study's hyperparameter grids,
+tuning on the validation split, segment-to-track aggregation, and the saved-model format that
+``predict`` loads. Protocol (the study's): every grid point is fitted on the train split and
+scored on the validation split; the best point is refitted on train only and scored once on
+test. The scaler is the first step of each pipeline, so it only ever sees training data and is
+saved with the model.
+
+Feature sets:
+
+``summary``   every per-segment summary column of the store
+``mfcc``      the summary columns whose name starts with ``mfcc``
+``mel``       per-band mean and variance over time of each segment's log-mel spectrogram
+``echonest``  the Echonest ("Spotify") features, one sample per TRACK; tracks with NaN left out
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import joblib
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix
+from sklearn.model_selection import ParameterGrid
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sonicsep import __version__
+from sonicsep.errors import ModelError, ParameterError
+from sonicsep.store import SPLITS, FeatureStore
+
+SEED = 0
+FEATURE_SETS = ("summary", "mfcc", "mel", "echonest")
+# Feature sets that `predict` can recompute from audio; Echonest comes from metadata only.
+AUDIO_FEATURE_SETS = ("summary", "mfcc", "mel")
+METHODS = ("knn", "svm", "random_forest", "xgboost", "mlp")
+# Below this many training tracks the results carry a warning that the figures are noisy.
+MIN_TRAIN_TRACKS = 50
+MODEL_FORMAT = 1
+
+# The study's grids. XGBoost's ``max_depth=None`` means the library default (6); the study gave
+# no grid for the MLP, so its L2 strength is tuned over three decades instead.
+STUDY_GRIDS: Mapping[str, Mapping[str, tuple]] = {
+    "knn": {"n_neighbors": (3, 5, 7, 10, 15), "leaf_size": (15, 30, 45)},
+    "svm": {"kernel": ("linear", "poly", "rbf")},
+    "random_forest": {"n_estimators": (50, 100, 200), "max_depth": (10, 30, 50, 70, None)},
+    "xgboost": {"n_estimators": (50, 100, 200), "max_depth": (10, 30, 50, 70, None)},
+    "mlp": {"alpha": (1e-4, 1e-3, 1e-2)},
+}
+
+
+# ---------------------------------------------------------------------- estimators
+def make_pipeline(method: str, params: Mapping, *, seed: int = SEED, n_jobs: int = 1) -> Pipeline:
+    """StandardScaler then the classifier of ``method`` with ``params``.
+
+    The scaler is inside the pipeline so that fitting on the train split fits it on train only,
+    and so that the saved model scales new inputs exactly as it scaled its training data.
+    """
+    if method == "knn":
+        model = KNeighborsClassifier(**params, n_jobs=n_jobs)
+    elif method == "svm":
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.svm import SVC
+
+        # Platt-scaled probabilities (sigmoid fitted on 5-fold decision values of train), since
+        # tracks are scored on mean segment probability; one SVC is refitted on all of train.
+        model = CalibratedClassifierCV(SVC(**params, random_state=seed), ensemble=False)
+    elif method == "random_forest":
+        from sklearn.ensemble import RandomForestClassifier
+
+        model = RandomForestClassifier(**params, random_state=seed, n_jobs=n_jobs)
+    elif method == "xgboost":
+        from xgboost import XGBClassifier
+
+        model = XGBClassifier(**params, tree_method="hist", random_state=seed, n_jobs=n_jobs)
+    elif method == "mlp":
+        from sklearn.neural_network import MLPClassifier
+
+        model = MLPClassifier(
+            hidden_layer_sizes=(64, 32, 16),
+            activation="relu",
+            max_iter=500,
+            random_state=seed,
+            **params,
+        )
+    else:
+        raise ParameterError(f"unknown method={method!r}; expected one of {METHODS}")
+    return Pipeline([("scaler", StandardScaler()), ("model", model)])
+
+
+def grid_points(method: str, grid: Mapping[str, Sequence], n_train: int) -> list[dict]:
+    """The points of ``grid`` that ``method`` can fit on ``n_train`` samples, in grid order.
+
+    kNN cannot ask for more neighbours than there are training samples (small Echonest subsets).
+    """
+    points = [dict(p) for p in ParameterGrid({k: list(v) for k, v in grid.items()})]
+    if method == "knn":
+        points = [p for p in points if p.get("n_neighbors", 5) <= n_train]
+    return points
+
+
+# ---------------------------------------------------------------------- feature sets
+@dataclasses.dataclass(frozen=True)
+class FeatureSet:
+    """Samples of one feature set: a segment each (``level='segment'``) or a track each.
+
+    ``track_row`` is the store row of each sample's track; ``split`` its split name. Samples
+    with non-finite values are left out and counted in ``n_dropped``, with ``drop_reason``.
+    """
+
+    name: str
+    level: str
+    columns: tuple[str, ...]
+    X: np.ndarray
+    y: np.ndarray
+    track_row: np.ndarray
+    split: np.ndarray
+    n_dropped: int = 0
+    drop_reason: str = ""
+
+    def part(self, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(X, y, track_row) of one split."""
+        keep = self.split == split
+        return self.X[keep], self.y[keep], self.track_row[keep]
+
+    def n_tracks(self, split: str) -> int:
+        return len(np.unique(self.track_row[self.split == split]))
+
+
+def summary_columns(names: Sequence[str], feature_set: str) -> list[int]:
+    """Indices of the summary columns that make up ``feature_set`` ('summary' or 'mfcc')."""
+    if feature_set == "summary":
+        return list(range(len(names)))
+    if feature_set == "mfcc":
+        return [i for i, name in enumerate(names) if name.startswith("mfcc")]
+    raise ParameterError(f"feature_set={feature_set!r} is not made of summary columns")
+
+
+def mel_band_columns(n_mels: int) -> tuple[str, ...]:
+    """Column names of :func:`mel_band_stats` output: every band's mean, then every variance."""
+    return tuple(f"mel{b:03d}_{stat}" for stat in ("mean", "var") for b in range(n_mels))
+
+
+def mel_band_stats(mel_db: np.ndarray) -> np.ndarray:
+    """Mean and variance over time of every mel band.
+
+    Parameters
+    ----------
+    mel_db : np.ndarray [shape=(..., n_mels, time)]
+
+    Returns
+    -------
+    np.ndarray [shape=(..., 2 * n_mels), dtype=float32]
+        ``[mean_0 .. mean_{n-1}, var_0 .. var_{n-1}]``; accumulated in float64 because dB values
+        around -80 lose digits in a float32 variance.
+    """
+    mel = np.asarray(mel_db, dtype=np.float64)
+    stats = np.concatenate([mel.mean(axis=-1), mel.var(axis=-1)], axis=-1)
+    return stats.astype(np.float32)
+
+
+def load_mel_stats(store: FeatureStore, rows: np.ndarray, segments: np.ndarray) -> np.ndarray:
+    """:func:`mel_band_stats` of segment ``segments[i]`` of track row ``rows[i]``, for every i.
+
+    Reads ``mel_db`` one store shard at a time and keeps only the statistics: a shard is the
+    unit the store is written in (whole objects per read), and the full array of an fma_large
+    store (~70 GB) would not fit in memory.
+    """
+    mel = store.array("mel_db")
+    out = np.empty((len(rows), 2 * store.config.n_mels), np.float32)
+    shard_of = rows // store.tracks_per_shard
+    order = np.argsort(shard_of, kind="stable")
+    shards, starts = np.unique(shard_of[order], return_index=True)
+    for shard, picks in zip(shards, np.split(order, starts[1:]), strict=True):
+        sl = store.shard_slice(int(shard))
+        block = mel[sl]
+        out[picks] = mel_band_stats(block[rows[picks] - sl.start, segments[picks]])
+    return out
+
+
+def _finite(name, level, columns, X, y, track_row, split, reason) -> FeatureSet:
+    """A FeatureSet of the samples whose features are all finite (no copy when all are)."""
+    keep = np.isfinite(X).all(axis=1)
+    if keep.all():
+        keep = slice(None)
+    return FeatureSet(
+        name=name,
+        level=level,
+        columns=tuple(columns),
+        X=X[keep],
+        y=y[keep],
+        track_row=track_row[keep],
+        split=split[keep],
+        n_dropped=len(y) - len(y[keep]),
+        drop_reason=reason,
+    )
+
+
+def load_feature_set(store: FeatureStore, name: str) -> FeatureSet:
+    """Load feature set ``name`` (see the module docstring) from ``store``, every split.
+
+    'summary' and 'mfcc' read only the summary array, never the spectrograms; 'mel' reads
+    ``mel_db`` shard by shard; 'echonest' reads only the per-track table. Echonest samples do
+    not depend on featurization, so tracks whose audio failed still count there.
+    """
+    if name not in FEATURE_SETS:
+        raise ParameterError(f"unknown feature set {name!r}; expected one of {FEATURE_SETS}")
+    tracks = store.tracks()
+    labels = tracks["label"].to_numpy(np.int64)
+    track_split = tracks["split"].to_numpy()
+    if name == "echonest":
+        echonest = tracks[list(store.echonest_names)].to_numpy(np.float32)
+        return _finite(
+            name,
+            "track",
+            store.echonest_names,
+            echonest,
+            labels,
+            np.arange(len(tracks)),
+            track_split,
+            "tracks without (complete) Echonest features",
+        )
+    if name == "mel":
+        rows, segments = store.segment_index()
+        return _finite(
+            name,
+            "segment",
+            mel_band_columns(store.config.n_mels),
+            load_mel_stats(store, rows, segments),
+            labels[rows],
+            rows,
+            track_split[rows],
+            "segments with non-finite mel values",
+        )
+    cols = summary_columns(store.summary_names, name)
+    X, y, rows = store.load_summary()
+    if len(cols) < X.shape[1]:  # a column subset costs a copy; the full set needs none
+        X = X[:, cols]
+    return _finite(
+        name,
+        "segment",
+        [store.summary_names[i] for i in cols],
+        X,
+        y,
+        rows,
+        track_split[rows],
+        "segments with non-finite summary values",
+    )
+
+
+def supported_feature_sets(store: FeatureStore) -> tuple[str, ...]:
+    """The feature sets ``store`` has the columns or arrays for (whether or not it has data)."""
+    supported = []
+    if store.summary_names:
+        supported.append("summary")
+    if summary_columns(store.summary_names, "mfcc"):
+        supported.append("mfcc")
+    try:
+        store.array("mel_db")
+        supported.append("mel")
+    except KeyError:  # a summaries-only store (or one whose spectrograms were deleted)
+        pass
+    if store.echonest_names:
+        supported.append("echonest")
+    return tuple(supported)
+
+
+def check_feature_set(fs: FeatureSet) -> tuple[bool, list[str]]:
+    """Whether ``fs`` can be benchmarked, and notes for the results (why not, or caveats).
+
+    A split without samples or a training split with a single genre cannot be tuned or scored,
+    so it is skipped with a note instead of crashing; a small training split only gets a warning.
+    """
+    notes = []
+    if fs.n_dropped:
+        notes.append(f"{fs.name}: {fs.n_dropped} {fs.drop_reason} left out.")
+    empty = [s for s in SPLITS if not (fs.split == s).any()]
+    if empty:
+        notes.append(f"{fs.name}: no samples in split(s) {', '.join(empty)}; skipped.")
+        return False, notes
+    n_genres = len(np.unique(fs.part("train")[1]))
+    if n_genres < 2:
+        notes.append(f"{fs.name}: the train split holds {n_genres} genre; skipped.")
+        return False, notes
+    n_train = fs.n_tracks("train")
+    if n_train < MIN_TRAIN_TRACKS:
+        notes.append(
+            f"{fs.name}: only {n_train} training tracks (< {MIN_TRAIN_TRACKS}); "
+            "accuracies are noisy."
+        )
+    return True, notes
+
+
+# ---------------------------------------------------------------------- evaluation
+def aggregate_by_track(proba: np.ndarray, track_row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean class probability over the segments of each track.
+
+    Returns the sorted unique track rows and their mean probabilities (one row per track).
+    Averaging probabilities rather than voting lets confident segments outweigh unsure ones.
+    """
+    tracks, inverse = np.unique(track_row, return_inverse=True)
+    sums = np.zeros((len(tracks), proba.shape[1]))
+    np.add.at(sums, inverse, proba)
+    return tracks, sums / np.bincount(inverse)[:, None]
+
+
+def track_predictions(
+    proba: np.ndarray, y: np.ndarray, track_row: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(true genre, predicted genre) per track, tracks in the order of their sorted rows."""
+    _, mean_proba = aggregate_by_track(proba, track_row)
+    _, first = np.unique(track_row, return_index=True)
+    return y[first], mean_proba.argmax(axis=1)
+
+
+def track_accuracy(proba: np.ndarray, y: np.ndarray, track_row: np.ndarray) -> float:
+    """Accuracy of the argmax of each track's mean segment probability."""
+    return float(accuracy_score(*track_predictions(proba, y, track_row)))
+
+
+# ---------------------------------------------------------------------- saved models
+@dataclasses.dataclass
+class ClassicalModel:
+    """A fitted pipeline with what is needed to predict later from fresh features.
+
+    ``classes`` maps the pipeline's output columns to genre indices (genres absent from the
+    training split have no column); ``columns`` names the expected input features in order.
+    """
+
+    pipeline: Pipeline
+    method: str
+    feature_set: str
+    level: str
+    columns: tuple[str, ...]
+    genres: tuple[str, ...]
+    classes: np.ndarray
+    params: dict
+    feature_config: dict
+    scores: dict
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Probability of every genre of ``genres`` [shape=(n, len(genres))]."""
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != len(self.columns):
+            raise ModelError(
+                f"the {self.method} model expects {len(self.columns)} '{self.feature_set}' "
+                f"features per sample, got an array of shape {X.shape}"
+            )
+        out = np.zeros((len(X), len(self.genres)))
+        out[:, self.classes] = self.pipeline.predict_proba(X)
+        return out
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Genre index of every sample."""
+        return self.predict_proba(X).argmax(axis=1)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model and its metadata with joblib (a plain dict, so loading needs no
+        pickled instance of this class)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        payload.update(
+            sonicsep_model="classical", format=MODEL_FORMAT, sonicsep_version=__version__
+        )
+        joblib.dump(payload, path)
+        return path
+
+
+def load_classical_model(path: str | Path) -> ClassicalModel:
+    """Load a model written by :meth:`ClassicalModel.save`; :class:`ModelError` if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(
+            f"no classical model at {str(path)!r}; train one with `python -m sonicsep.benchmark`"
+        )
+    try:
+        payload = joblib.load(path)
+    except Exception as exc:  # noqa: BLE001 - joblib/pickle raise many types for a bad file
+        raise ModelError(f"{str(path)!r} is not a readable joblib file: {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("sonicsep_model") != "classical":
+        raise ModelError(f"{str(path)!r} is not a SonicSep classical model")
+    if payload.get("format") != MODEL_FORMAT:
+        raise ModelError(
+            f"{str(path)!r} has model format {payload.get('format')!r}, this SonicSep reads "
+            f"{MODEL_FORMAT}; retrain it with `python -m sonicsep.benchmark`"
+        )
+    return ClassicalModel(**{f.name: payload[f.name] for f in dataclasses.fields(ClassicalModel)})
+
+
+# ---------------------------------------------------------------------- benchmark
+@dataclasses.dataclass
+class MethodResult:
+    """One method on one feature set: chosen point, its validation score, its test scores.
+
+    ``val_accuracy`` is at the feature set's level (what tuning maximised); ``confusion`` is
+    the track-level test confusion matrix over all genres of the store.
+    """
+
+    method: str
+    feature_set: str
+    level: str
+    params: dict
+    grid: list[dict]
+    val_accuracy: float
+    val_track_accuracy: float
+    test_segment_accuracy: float | None
+    test_track_accuracy: float
+    confusion: np.ndarray
+    n_samples: dict
+    n_tracks: dict
+    tune_seconds: float
+    fit_seconds: float
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["confusion"] = self.confusion.tolist()
+        return out
+
+
+def _encode(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Genre indices -> 0..len(classes)-1 (XGBoost needs contiguous labels)."""
+    return np.searchsorted(classes, y)
+
+
+def _fit_score(method, params, seed, X_train, y_train, X_val, y_val) -> float:
+    """Fit one grid point on train, return its accuracy on validation (labels pre-encoded).
+
+    Predicts by argmax probability, exactly as the final model is scored, so the chosen
+    point's validation score is reproduced by the refit.
+    """
+    model = make_pipeline(method, params, seed=seed).fit(X_train, y_train)
+    return float(accuracy_score(y_val, model.predict_proba(X_val).argmax(axis=1)))
+
+
+def tune(
+    method: str,
+    grid: Mapping[str, Sequence],
+    X_train,
+    y_train,
+    X_val,
+    y_val,
+    *,
+    seed: int = SEED,
+    jobs: int = 1,
+) -> list[dict]:
+    """Validation accuracy of every feasible grid point, fitted on train (joblib over points).
+
+    Returns ``[{"params": ..., "val_accuracy": ...}]`` in grid order.
+    """
+    points = grid_points(method, grid, len(X_train))
+    if not points:
+        raise ParameterError(
+            f"no point of the {method} grid {dict(grid)} fits {len(X_train)} training samples"
+        )
+    scores = joblib.Parallel(n_jobs=jobs)(
+        joblib.delayed(_fit_score)(method, p, seed, X_train, y_train, X_val, y_val) for p in points
+    )
+    return [{"params": p, "val_accuracy": s} for p, s in zip(points, scores, strict=True)]
+
+
+def best_point(scored: Sequence[dict]) -> dict:
+    """The first grid point with the highest validation accuracy (first: deterministic ties)."""
+    return max(scored, key=lambda s: s["val_accuracy"])["params"]
+
+
+def benchmark_method(
+    method: str,
+    fs: FeatureSet,
+    store: FeatureStore,
+    *,
+    grid: Mapping[str, Sequence] | None = None,
+    seed: int = SEED,
+    jobs: int = 1,
+) -> tuple[MethodResult, ClassicalModel]:
+    """Tune ``method`` on the validation split, refit on train only, score once on test."""
+    grid = STUDY_GRIDS[method] if grid is None else grid
+    X_train, y_train, _ = fs.part("train")
+    X_val, y_val, rows_val = fs.part("val")
+    X_test, y_test, rows_test = fs.part("test")
+    classes = np.unique(y_train)
+    start = time.perf_counter()
+    scored = tune(
+        method,
+        grid,
+        X_train,
+        _encode(y_train, classes),
+        X_val,
+        np.where(np.isin(y_val, classes), _encode(y_val, classes), -1),
+        seed=seed,
+        jobs=jobs,
+    )
+    tune_seconds = time.perf_counter() - start
+    params = best_point(scored)
+    start = time.perf_counter()
+    pipeline = make_pipeline(method, params, seed=seed, n_jobs=jobs).fit(
+        X_train, _encode(y_train, classes)
+    )
+    fit_seconds = time.perf_counter() - start
+    model = ClassicalModel(
+        pipeline=pipeline,
+        method=method,
+        feature_set=fs.name,
+        level=fs.level,
+        columns=fs.columns,
+        genres=store.genres,
+        classes=classes,
+        params=params,
+        feature_config=store.config.to_dict(),
+        scores={},
+    )
+    proba_val, proba_test = model.predict_proba(X_val), model.predict_proba(X_test)
+    y_track, pred_track = track_predictions(proba_test, y_test, rows_test)
+    segment_level = fs.level == "segment"
+    result = MethodResult(
+        method=method,
+        feature_set=fs.name,
+        level=fs.level,
+        params=params,
+        grid=scored,
+        val_accuracy=float(accuracy_score(y_val, proba_val.argmax(1))),
+        val_track_accuracy=track_accuracy(proba_val, y_val, rows_val),
+        test_segment_accuracy=(
+            float(accuracy_score(y_test, proba_test.argmax(1))) if segment_level else None
+        ),
+        test_track_accuracy=float(accuracy_score(y_track, pred_track)),
+        confusion=confusion_matrix(y_track, pred_track, labels=np.arange(len(store.genres))),
+        n_samples={s: int((fs.split == s).sum()) for s in SPLITS},
+        n_tracks={s: fs.n_tracks(s) for s in SPLITS},
+        tune_seconds=tune_seconds,
+        fit_seconds=fit_seconds,
+    )
+    model.scores = {
+        "val_accuracy": result.val_accuracy,
+        "val_track_accuracy": result.val_track_accuracy,
+        "test_segment_accuracy": result.test_segment_accuracy,
+        "test_track_accuracy": result.test_track_accuracy,
+    }
+    return result, model
