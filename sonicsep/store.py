@@ -108,6 +108,12 @@ def _chunk_tracks(bytes_per_track: int, tracks_per_shard: int) -> int:
     return max(1, min(tracks_per_shard, _power_of_two_floor(TARGET_CHUNK_BYTES / bytes_per_track)))
 
 
+def _open_group(url: str, mode: str) -> zarr.Group:
+    # fsspec's local filesystem does not create parent folders on write unless asked to.
+    options = {"storage_options": {"auto_mkdir": True}} if url.startswith("file://") else {}
+    return zarr.open_group(url, mode=mode, **options)
+
+
 class FeatureStore:
     """A handle on a feature store; create with :meth:`create`, open with :meth:`open`."""
 
@@ -134,7 +140,7 @@ class FeatureStore:
     @classmethod
     def open(cls, url: str, mode: str = "r") -> FeatureStore:
         try:
-            group = zarr.open_group(str(url), mode=mode)
+            group = _open_group(str(url), mode)
         except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
             raise StoreError(
                 f"no feature store at {str(url)!r}; create one with `python -m sonicsep.featurize`"
@@ -167,7 +173,7 @@ class FeatureStore:
         bad_splits = sorted(set(tracks["split"]) - set(SPLITS))
         if bad_splits:
             raise StoreError(f"unknown split values {bad_splits}; expected {SPLITS}")
-        group = zarr.open_group(str(url), mode="w" if overwrite else "w-")
+        group = _open_group(str(url), "w" if overwrite else "w-")
         seg, frames = config.max_segments, config.frames_per_segment
         T = tracks_per_shard
 

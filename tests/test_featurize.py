@@ -1,0 +1,223 @@
+"""End-to-end featurization: values, failures, resume, SIGKILL, determinism, CLI exit codes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sonicsep.audio import load, segment
+from sonicsep.config import FeatureConfig
+from sonicsep.featurize import main
+from sonicsep.features import FeatureExtractor, melspectrogram, power_to_db
+from sonicsep.store import FeatureStore
+
+# Short segments keep the suite fast; the pipeline is the same as with the 5 s default.
+SMALL = FeatureConfig(segment_seconds=2.0, max_segments=3)
+
+ARRAYS = ("track", "label", "split", "status", "error", "n_segments", "mask", "mel_db", "mfcc",
+          "summary", "echonest")
+
+
+def _write_config(tmp_path, config=SMALL) -> str:
+    path = tmp_path / "features.json"
+    path.write_text(config.to_json())
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def mixed_root(tmp_path_factory, shared_data) -> Path:
+    """A GTZAN layout with two real WAVs, the real MP3, and the known-bad files."""
+    root = tmp_path_factory.mktemp("mixed")
+    blues = root / "genres" / "blues"
+    jazz = root / "genres" / "jazz"
+    blues.mkdir(parents=True)
+    jazz.mkdir(parents=True)
+    shutil.copy(shared_data / "gtzan/genres/blues/blues.00000.wav", blues / "blues.00000.wav")
+    shutil.copy(shared_data / "gtzan/genres/jazz/jazz.00001.wav", jazz / "jazz.00001.wav")
+    shutil.copy(shared_data / "fma/fma_small/000/000002.mp3", jazz / "jazz.00002.mp3")
+    shutil.copy(shared_data / "bad/jazz.00054.wav", jazz / "jazz.00054.wav")
+    (blues / "blues.00099.wav").write_bytes(b"")  # zero bytes
+    (blues / "notes.txt").write_text("not audio, not a track")
+    return root
+
+
+def _run(args) -> int:
+    return main([*args, "--no-progress", "--workers", "1"])
+
+
+def test_featurize_mixed_folder_records_failures_and_exact_values(tmp_path, mixed_root, capsys):
+    out = tmp_path / "mixed.zarr"
+    code = _run(["--dataset", "gtzan", "--root", str(mixed_root), "--out", str(out),
+                 "--config", _write_config(tmp_path)])
+    assert code == 3
+    printed = capsys.readouterr().out
+    assert "2 failed" in printed and "jazz.00054" in printed
+    store = FeatureStore.open(str(out))
+    tracks = store.tracks().set_index("track_id")
+    assert len(tracks) == 5  # notes.txt is no track; the bad files are
+    assert tracks.loc["jazz.00054", "status"] == "failed"
+    assert "jazz.00054.wav" in tracks.loc["jazz.00054", "error"]
+    assert tracks.loc["blues.00099", "status"] == "failed"
+    assert (tracks.loc[["blues.00000", "jazz.00001", "jazz.00002"], "status"] == "ok").all()
+    assert (tracks.loc[["blues.00000", "jazz.00001", "jazz.00002"], "n_segments"] == 3).all()
+
+    # Stored values equal the public feature functions on each segment's samples.
+    row = list(tracks.index).index("jazz.00002")
+    y, _ = load(mixed_root / "genres/jazz/jazz.00002.mp3", sr=SMALL.sr)
+    segments = segment(y, SMALL)
+    expected = FeatureExtractor(SMALL).segment_features(segments)
+    for name in ("mel_db", "mfcc", "summary"):
+        np.testing.assert_array_equal(store.array(name)[row], expected[name])
+    mel = power_to_db(melspectrogram(y=segments[1], sr=SMALL.sr), top_db=SMALL.top_db)
+    np.testing.assert_allclose(store.array("mel_db")[row, 1], mel, rtol=0, atol=1e-3)
+    assert store.array("mask")[row].all()
+    failed_row = list(tracks.index).index("jazz.00054")
+    assert np.isnan(store.array("summary")[failed_row]).all()
+    assert not store.array("mask")[failed_row].any()
+
+
+def test_rerun_skips_done_and_retry_failed_retries(tmp_path, mixed_root, capsys):
+    out = tmp_path / "resume.zarr"
+    args = ["--dataset", "gtzan", "--root", str(mixed_root), "--out", str(out),
+            "--config", _write_config(tmp_path)]
+    assert _run(args) == 3
+    capsys.readouterr()
+    assert _run(args) == 3
+    assert "this run: 0 ok, 0 failed; 3 were already done" in capsys.readouterr().out
+    assert _run([*args, "--retry-failed"]) == 3
+    assert "this run: 0 ok, 2 failed" in capsys.readouterr().out
+
+
+def test_rerun_with_another_config_is_a_usage_error(tmp_path, mixed_root, capsys):
+    out = tmp_path / "cfg.zarr"
+    base = ["--dataset", "gtzan", "--root", str(mixed_root), "--out", str(out)]
+    assert _run([*base, "--config", _write_config(tmp_path), "--limit", "1"]) == 0
+    other = tmp_path / "other"
+    other.mkdir()
+    code = _run([*base, "--config", _write_config(other, SMALL.replace(n_mels=64)), "--limit", "1"])
+    assert code == 2
+    assert "different feature config" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2(tmp_path, capsys):
+    assert _run(["--dataset", "gtzan", "--root", str(tmp_path / "absent")]) == 2
+    assert "absent" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"n_mels": -3}')
+    assert _run(["--config", str(bad)]) == 2
+    assert "n_mels" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["--dataset", "nope"])
+    assert exc.value.code == 2
+
+
+def _demo_root(tmp_path_factory) -> Path:
+    from sonicsep.datasets.demo import make_demo
+
+    return make_demo(tmp_path_factory.mktemp("demo"), seed=3, n_per_genre=4, clip_seconds=7.0)
+
+
+@pytest.fixture(scope="module")
+def demo_root(tmp_path_factory) -> Path:
+    return _demo_root(tmp_path_factory)
+
+
+def _store_arrays(url) -> dict:
+    store = FeatureStore.open(str(url))
+    return {name: store.group[name][:] for name in ARRAYS}
+
+
+def _assert_same_store(a, b):
+    for name in ARRAYS:
+        left, right = a[name], b[name]
+        if left.dtype.kind in "fc":
+            np.testing.assert_array_equal(left, right, err_msg=name)
+        else:
+            assert left.tolist() == right.tolist(), name
+
+
+def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path, demo_root):
+    config = _write_config(tmp_path)
+    common = ["--dataset", "gtzan", "--root", str(demo_root), "--config", config,
+              "--workers", "1", "--no-progress"]
+    reference = tmp_path / "reference.zarr"
+    assert main([*common, "--out", str(reference)]) == 0
+
+    killed = tmp_path / "killed.zarr"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sonicsep.featurize", *common, "--out", str(killed)],
+        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    n_tracks = len(FeatureStore.open(str(reference)).tracks())
+    deadline = time.monotonic() + 120
+    done = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            done = FeatureStore.open(str(killed)).counts()["ok"]
+        except Exception:  # noqa: BLE001 - store not laid out yet
+            done = 0
+        if done > 0:
+            break
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 0 < done < n_tracks, f"kill landed outside the run ({done}/{n_tracks} done)"
+    assert FeatureStore.open(str(killed)).counts()["pending"] > 0
+
+    assert main([*common, "--out", str(killed)]) == 0
+    _assert_same_store(_store_arrays(reference), _store_arrays(killed))
+
+
+def test_deterministic_and_fsspec_url(tmp_path, demo_root):
+    config = _write_config(tmp_path)
+    common = ["--dataset", "gtzan", "--root", str(demo_root), "--config", config, "--limit", "4"]
+    assert _run([*common, "--out", str(tmp_path / "a.zarr")]) == 0
+    assert _run([*common, "--out", f"file://{tmp_path / 'b.zarr'}"]) == 0
+    _assert_same_store(_store_arrays(tmp_path / "a.zarr"), _store_arrays(f"file://{tmp_path / 'b.zarr'}"))
+
+
+MEMORY_SCRIPT = """
+import resource, sys
+from sonicsep.featurize import featurize_shard
+outcomes = featurize_shard(sys.argv[1], 0)
+print(outcomes[0][1], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
+
+
+@pytest.mark.slow
+def test_sixty_minute_track_streams_under_1_5_gb(tmp_path):
+    """A worker featurizing a whole 60-minute track (720 segments) stays under 1.5 GB peak RSS."""
+    import pandas as pd
+    import soundfile as sf
+
+    from sonicsep.datasets.base import ECHONEST_FEATURES
+    from sonicsep.featurize import prepare_store
+    from sonicsep.datasets.base import Dataset
+
+    path = tmp_path / "hour.wav"
+    rng = np.random.default_rng(0)
+    with sf.SoundFile(path, "w", samplerate=22050, channels=1, subtype="PCM_16") as f:
+        for _ in range(60):  # one minute at a time: the test itself stays small too
+            t = np.arange(22050 * 60) / 22050
+            f.write(0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(t.size))
+    hour = FeatureConfig(max_segments=720)
+    tracks = pd.DataFrame({"track_id": ["hour"], "path": [str(path)], "label": [0],
+                           "genre": ["long"], "split": ["train"], "duration": [3600.0],
+                           **{name: [np.nan] for name in ECHONEST_FEATURES}})
+    dataset = Dataset(name="long", root=tmp_path, genres=("long",), tracks=tracks)
+    url = str(tmp_path / "hour.zarr")
+    prepare_store(url, dataset, hour, workers=1, overwrite=True)
+    done = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, url], capture_output=True,
+                          text=True, check=True)
+    status, peak = map(int, done.stdout.split())
+    assert status == 1, done.stderr
+    assert FeatureStore.open(url).tracks()["n_segments"][0] == 720
+    assert peak < 1.5 * 2**30, f"peak RSS {peak / 2**20:.0f} MiB"
