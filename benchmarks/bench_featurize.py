@@ -1,0 +1,170 @@
+"""Featurization throughput: SonicSep end to end vs a librosa baseline, the decode floor, scaling.
+
+On real audio (the WAV and MP3 clips of ../shared/data, linked N times into a GTZAN-style
+layout) it measures, per format:
+
+- SonicSep end to end (decode, resample, features, write the Zarr store) with a LocalCluster of
+  1 and of 2 single-threaded workers: tracks/s per worker and the 1 -> 2 scaling efficiency;
+- the librosa baseline: ``librosa.load`` then the same features one call at a time, per
+  segment, in one thread (on a subset of the tracks: it is slow);
+- the floor: decoding and resampling alone (``sonicsep.audio.load``) in one thread.
+
+It prints a table with the ratios against the targets, projects the time for fma_large
+(106,574 tracks) on 32 workers, and writes JSON. Run it on an otherwise idle machine:
+
+    .venv/bin/python benchmarks/bench_featurize.py --tracks 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(var, "1")
+
+import numpy as np  # noqa: E402
+
+from sonicsep.audio import load, segment  # noqa: E402
+from sonicsep.config import FeatureConfig  # noqa: E402
+from sonicsep.datasets import load_dataset  # noqa: E402
+from sonicsep.featurize import _client, prepare_store, run_featurize  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SOURCES = {
+    "mp3": SHARED / "fma/fma_small/000/000002.mp3",
+    "wav": SHARED / "gtzan/genres/blues/blues.00000.wav",
+}
+FMA_LARGE_TRACKS = 106_574
+TARGETS = {"vs_librosa_mp3": 5.0, "vs_decode": 1.25, "scaling": 0.85}
+
+
+def make_layout(root: Path, source: Path, n_tracks: int) -> Path:
+    """A GTZAN-style folder of ``n_tracks`` links to one real file, in two genres."""
+    for i in range(n_tracks):
+        genre = ("a", "b")[i % 2]
+        folder = root / "genres" / genre
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{genre}.{i:05d}{source.suffix}").symlink_to(source)
+    return root
+
+
+def time_sonicsep(root: Path, out: Path, workers: int, config: FeatureConfig) -> float:
+    dataset = load_dataset("gtzan", root=root)
+    store = prepare_store(str(out), dataset, config, workers, overwrite=True)
+    with _client(workers, None) as client:
+        client.run(lambda: None)  # workers up before the clock starts
+        t0 = time.perf_counter()
+        counts = run_featurize(store, client, progress=False)
+        elapsed = time.perf_counter() - t0
+    assert counts["failed"] == 0, counts
+    return len(dataset.tracks) / elapsed
+
+
+def time_decode(paths: list[Path], config: FeatureConfig) -> float:
+    t0 = time.perf_counter()
+    for path in paths:
+        load(path, sr=config.sr)
+    return len(paths) / (time.perf_counter() - t0)
+
+
+def librosa_track(path: Path, config: FeatureConfig) -> None:
+    """What a librosa user writes: load, then each feature one call at a time per segment."""
+    import librosa
+
+    y, sr = librosa.load(path, sr=config.sr)
+    kw = dict(n_fft=config.n_fft, hop_length=config.hop_length)
+    for seg in segment(y, config):
+        mel = librosa.feature.melspectrogram(y=seg, sr=sr, n_mels=config.n_mels, **kw)
+        librosa.power_to_db(mel, top_db=config.top_db)
+        features = [
+            librosa.feature.chroma_stft(y=seg, sr=sr, **kw),
+            librosa.feature.rms(y=seg, frame_length=config.n_fft, hop_length=config.hop_length),
+            librosa.feature.spectral_centroid(y=seg, sr=sr, **kw),
+            librosa.feature.spectral_bandwidth(y=seg, sr=sr, **kw),
+            librosa.feature.spectral_rolloff(y=seg, sr=sr, **kw),
+            librosa.feature.zero_crossing_rate(seg, frame_length=config.n_fft,
+                                               hop_length=config.hop_length),
+            librosa.feature.mfcc(y=seg, sr=sr, n_mfcc=config.n_mfcc, n_mels=config.n_mels, **kw),
+        ]
+        [(f.mean(axis=-1), f.var(axis=-1)) for f in features]
+
+
+def time_librosa(paths: list[Path], config: FeatureConfig) -> float:
+    librosa_track(paths[0], config)  # warm-up (numba JIT in librosa)
+    t0 = time.perf_counter()
+    for path in paths:
+        librosa_track(path, config)
+    return len(paths) / (time.perf_counter() - t0)
+
+
+def bench_format(fmt: str, source: Path, n_tracks: int, n_librosa: int, work: Path) -> dict:
+    config = FeatureConfig()
+    root = make_layout(work / fmt, source, n_tracks)
+    paths = sorted(root.glob("genres/*/*"))
+    decode = time_decode(paths[: max(n_librosa, 20)], config)
+    librosa_rate = time_librosa(paths[:n_librosa], config)
+    one = time_sonicsep(root, work / f"{fmt}-1.zarr", 1, config)
+    two = time_sonicsep(root, work / f"{fmt}-2.zarr", 2, config)
+    return {
+        "tracks": n_tracks,
+        "sonicsep_1_worker_tracks_s": one,
+        "sonicsep_2_workers_tracks_s": two,
+        "librosa_tracks_s": librosa_rate,
+        "decode_only_tracks_s": decode,
+        "speedup_vs_librosa": one / librosa_rate,
+        "time_vs_decode": decode / one,
+        "scaling_1_to_2": two / (2 * one),
+        "fma_large_32_workers_hours": FMA_LARGE_TRACKS / (one * 32) / 3600,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description="featurize throughput vs librosa and decode")
+    parser.add_argument("--tracks", type=int, default=200)
+    parser.add_argument("--librosa-tracks", type=int, default=20)
+    parser.add_argument("--out", default="benchmarks/results/bench_featurize.json")
+    args = parser.parse_args()
+    missing = [str(p) for p in SOURCES.values() if not p.exists()]
+    if missing:
+        raise SystemExit(f"real sample audio not found: {missing} (expected ../shared/data)")
+    work = Path(tempfile.mkdtemp(prefix="sonicsep-bench-"))
+    try:
+        results = {
+            fmt: bench_format(fmt, src, args.tracks, args.librosa_tracks, work)
+            for fmt, src in SOURCES.items()
+        }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"{'':8s} {'1 worker':>9s} {'2 workers':>9s} {'librosa':>8s} {'decode':>8s}"
+          f" {'x librosa':>9s} {'t/decode':>8s} {'scaling':>8s}   (tracks/s)")
+    for fmt, r in results.items():
+        print(f"{fmt:8s} {r['sonicsep_1_worker_tracks_s']:9.2f} "
+              f"{r['sonicsep_2_workers_tracks_s']:9.2f} {r['librosa_tracks_s']:8.2f} "
+              f"{r['decode_only_tracks_s']:8.2f} {r['speedup_vs_librosa']:9.2f} "
+              f"{r['time_vs_decode']:8.2f} {r['scaling_1_to_2']:8.2f}")
+    mp3 = results["mp3"]
+    checks = {
+        f"MP3 speed-up vs librosa >= {TARGETS['vs_librosa_mp3']}x":
+            mp3["speedup_vs_librosa"] >= TARGETS["vs_librosa_mp3"],
+        f"MP3 time per track <= {TARGETS['vs_decode']}x decode alone":
+            mp3["time_vs_decode"] <= TARGETS["vs_decode"],
+        f"scaling 1->2 workers >= {TARGETS['scaling']:.0%} (MP3)":
+            mp3["scaling_1_to_2"] >= TARGETS["scaling"],
+    }
+    for name, ok in checks.items():
+        print(f"{'PASS' if ok else 'FAIL'}  {name}")
+    print(f"projected fma_large ({FMA_LARGE_TRACKS} tracks) on 32 workers at the measured MP3 "
+          f"rate per worker: {mp3['fma_large_32_workers_hours']:.2f} h")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"results": results, "targets": TARGETS,
+                                          "checks": checks}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

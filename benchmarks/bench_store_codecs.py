@@ -1,0 +1,107 @@
+"""Choose the store's compressor by measurement: size and write/read speed per codec.
+
+Data: log-mel segments (float32, the store's largest array) of the real GTZAN and FMA clips in
+../shared/data (or generated noise+tones where absent), laid out exactly as the store does
+(track, segment, mel, time) with the store's chunking. Prints a table and writes JSON.
+
+    .venv/bin/python benchmarks/bench_store_codecs.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import zarr
+from zarr.codecs import BloscCodec, ZstdCodec
+
+from sonicsep.audio import segment
+from sonicsep.config import FeatureConfig
+from sonicsep.features import FeatureExtractor
+from sonicsep.store import _chunk_tracks
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+CODECS = {
+    "none": None,
+    "zstd-3 (no shuffle)": ZstdCodec(level=3),
+    "blosc-lz4-5-shuffle": BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),
+    "blosc-zstd-1-shuffle": BloscCodec(cname="zstd", clevel=1, shuffle="shuffle"),
+    "blosc-zstd-3-shuffle": BloscCodec(cname="zstd", clevel=3, shuffle="shuffle"),
+    "blosc-zstd-3-bitshuffle": BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle"),
+    "blosc-zstd-5-shuffle": BloscCodec(cname="zstd", clevel=5, shuffle="shuffle"),
+}
+
+
+def real_mel(config: FeatureConfig) -> np.ndarray:
+    from sonicsep.audio import load
+
+    files = sorted(SHARED.glob("gtzan/genres/*/*.wav")) + sorted(SHARED.glob("fma/fma_small/*/*.mp3"))
+    if not files:
+        rng = np.random.default_rng(0)
+        t = np.arange(30 * config.sr) / config.sr
+        signals = [np.sin(2 * np.pi * f * t) * 0.3 + rng.normal(0, 0.05, t.size) for f in (110, 440)]
+    else:
+        signals = [load(f, sr=config.sr)[0] for f in files]
+    fx = FeatureExtractor(config)
+    mels = []
+    for y in signals:
+        segs = segment(y, config)
+        if len(segs) == 0:  # the 2 s excerpt is shorter than one segment
+            continue
+        out = np.full((config.max_segments, config.n_mels, config.frames_per_segment), np.nan, np.float32)
+        out[: len(segs)] = fx.segment_features(segs)["mel_db"]
+        mels.append(out)
+    return np.stack(mels)
+
+
+def measure(data: np.ndarray, codec, chunk_tracks: int, repeats: int = 3) -> dict:
+    root = Path(tempfile.mkdtemp())
+    try:
+        best_w = best_r = float("inf")
+        for _ in range(repeats):
+            shutil.rmtree(root / "a.zarr", ignore_errors=True)
+            arr = zarr.create_array(
+                str(root / "a.zarr"), shape=data.shape, chunks=(chunk_tracks, *data.shape[1:]),
+                shards=(data.shape[0], *data.shape[1:]), dtype=data.dtype,
+                compressors=codec if codec is not None else None, fill_value=np.nan,
+            )
+            t0 = time.perf_counter()
+            arr[:] = data
+            best_w = min(best_w, time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            back = zarr.open_array(str(root / "a.zarr"))[:]
+            best_r = min(best_r, time.perf_counter() - t0)
+        assert np.array_equal(back, data, equal_nan=True)
+        size = sum(p.stat().st_size for p in (root / "a.zarr").rglob("*") if p.is_file())
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    mb = data.nbytes / 2**20
+    return {"ratio": data.nbytes / size, "write_MB_s": mb / best_w, "read_MB_s": mb / best_r,
+            "bytes": size}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="benchmarks/results/bench_store_codecs.json")
+    args = parser.parse_args()
+    config = FeatureConfig()
+    data = real_mel(config)
+    chunk_tracks = _chunk_tracks(data[0].nbytes, 64)  # the store's own chunking rule
+    data = data[: len(data) - len(data) % chunk_tracks]  # whole chunks in one shard
+    rows = {name: measure(data, codec, chunk_tracks) for name, codec in CODECS.items()}
+    print(f"log-mel of {data.shape[0]} tracks, {data.nbytes / 2**20:.1f} MiB raw, "
+          f"chunk {chunk_tracks} tracks")
+    print(f"{'codec':28s} {'ratio':>6s} {'write MB/s':>11s} {'read MB/s':>10s}")
+    for name, r in rows.items():
+        print(f"{name:28s} {r['ratio']:6.2f} {r['write_MB_s']:11.0f} {r['read_MB_s']:10.0f}")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"shape": data.shape, "codecs": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
