@@ -1,0 +1,329 @@
+"""Store -> host batches: the only place the deep models read the feature store.
+
+A batch is a dict of fixed-shape numpy arrays (the last one of an epoch is padded, with
+``weight`` 0 on the padding, so the jitted step never sees a new shape)::
+
+    x              (B, bands, time) mel_db or mfcc segment, or (B, n_summary) summary vector,
+                   standardised per band / column with training-split statistics
+    label          (B,)  int32 genre index into the store's genres
+    echonest       (B, E) float32 standardised Echonest features, 0 where absent
+    echonest_mask  (B, E) float32 1 where the track has that Echonest feature
+    weight         (B,)  float32 1 for real segments, 0 for padding
+    track          (B,)  int32 track row in the store (-1 on padding), for track-level scores
+
+The store is never loaded whole. An epoch's order is a pure function of ``(seed, epoch)``: the
+store's track chunks are shuffled, then segments are shuffled within windows of
+``shuffle_buffer`` consecutive segments, and each window is read with one orthogonal Zarr
+selection of its tracks (so every chunk is decoded about once per epoch). A background thread
+reads ahead by ``prefetch`` batches while the accelerator computes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from sonicsep.errors import ParameterError, StoreError
+from sonicsep.store import FeatureStore
+
+STORE_ARRAY = {"mel": "mel_db", "mfcc": "mfcc", "summary": "summary"}
+BATCH_KEYS = ("x", "label", "echonest", "echonest_mask", "weight", "track")
+MIN_STD = 1e-6  # a constant band or column is centred, not blown up
+
+
+@dataclass(frozen=True)
+class NormStats:
+    """Per-band (or per-column) mean and std of the input, and of each Echonest feature.
+
+    Computed on the training split only and saved with the model, so prediction normalises
+    exactly as training did. ``feature_mean``/``feature_std`` are None for models that take the
+    raw dB spectrogram (ResNet's image conversion).
+    """
+
+    feature_mean: np.ndarray | None
+    feature_std: np.ndarray | None
+    echonest_mean: np.ndarray
+    echonest_std: np.ndarray
+
+    def to_dict(self) -> dict:
+        return {k: None if v is None else np.asarray(v).tolist() for k, v in self._items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> NormStats:
+        return cls(**{k: None if v is None else np.asarray(v, np.float32) for k, v in data.items()})
+
+    def _items(self):
+        return ((f.name, getattr(self, f.name)) for f in dataclasses.fields(self))
+
+
+def normalize_features(x: np.ndarray, stats: NormStats) -> np.ndarray:
+    """Standardise ``x`` [shape=(n, bands, ...)] along axis 1 with ``stats`` (float32)."""
+    x = np.asarray(x, np.float32)
+    if stats.feature_mean is None:
+        return x
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    return (x - stats.feature_mean.reshape(shape)) / stats.feature_std.reshape(shape)
+
+
+def normalize_echonest(values: np.ndarray, stats: NormStats) -> tuple[np.ndarray, np.ndarray]:
+    """(standardised values with 0 where absent, presence mask) of Echonest rows [shape=(n, E)].
+
+    Absent features become 0, the training mean, and the mask tells the model they are absent.
+    """
+    values = np.asarray(values, np.float32)
+    present = np.isfinite(values)
+    scaled = (np.where(present, values, 0) - stats.echonest_mean) / stats.echonest_std
+    return np.where(present, scaled, 0).astype(np.float32), present.astype(np.float32)
+
+
+class SegmentReader:
+    """Reads segments of one feature array by (track row, segment), a window at a time."""
+
+    def __init__(self, store: FeatureStore, feature: str):
+        if feature not in STORE_ARRAY:
+            known = tuple(STORE_ARRAY)
+            raise ParameterError(f"invalid feature={feature!r}: must be one of {known}")
+        self.array = store.array(STORE_ARRAY[feature])
+        self.tracks_per_chunk = int(self.array.chunks[0])
+
+    def read(self, rows: np.ndarray, segments: np.ndarray) -> np.ndarray:
+        """Feature values [shape=(n, ...)] of segment ``segments[i]`` of track ``rows[i]``."""
+        if len(rows) == 0:
+            return np.zeros((0, *self.array.shape[2:]), np.float32)
+        unique_rows, position = np.unique(rows, return_inverse=True)
+        tracks = self.array.oindex[unique_rows]
+        return np.asarray(tracks[position, segments], np.float32)
+
+
+def compute_norm_stats(
+    store: FeatureStore, feature: str, *, standardize: bool = True, window: int = 1024
+) -> NormStats:
+    """Normalisation statistics from the training split, streamed window by window.
+
+    Sums run in float64 so millions of segments do not lose precision.
+    """
+    rows, segments = store.segment_index("train")
+    if len(rows) == 0:
+        raise StoreError(f"{store.url}: no valid training segments to compute statistics from")
+    feature_mean = feature_std = None
+    if standardize:
+        reader = SegmentReader(store, feature)
+        total = total_sq = 0.0
+        count = 0
+        for start in range(0, len(rows), window):
+            x = reader.read(rows[start : start + window], segments[start : start + window])
+            axes = tuple(i for i in range(x.ndim) if i != 1)
+            x = x.astype(np.float64)
+            total = total + x.sum(axis=axes)
+            total_sq = total_sq + np.square(x).sum(axis=axes)
+            count += x.size // x.shape[1]
+        mean = total / count
+        feature_mean = mean.astype(np.float32)
+        feature_std = _safe_std(total_sq / count - mean**2)
+    train_tracks = np.unique(rows)
+    echonest = np.asarray(store.array("echonest")[:], np.float64)[train_tracks]
+    present = np.isfinite(echonest)
+    n_present = present.sum(axis=0)
+    echonest_mean = np.where(present, echonest, 0).sum(axis=0) / np.maximum(n_present, 1)
+    echonest_var = (np.where(present, echonest - echonest_mean, 0) ** 2).sum(axis=0) / np.maximum(
+        n_present, 1
+    )
+    return NormStats(
+        feature_mean=feature_mean,
+        feature_std=feature_std,
+        echonest_mean=echonest_mean.astype(np.float32),
+        echonest_std=_safe_std(np.where(n_present > 0, echonest_var, 1.0)),
+    )
+
+
+def _safe_std(variance: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.maximum(variance, MIN_STD**2)).astype(np.float32)
+
+
+def epoch_order(chunk_of_segment: np.ndarray, *, seed: int, epoch: int, buffer: int) -> np.ndarray:
+    """A permutation of segments that depends on ``(seed, epoch)`` only.
+
+    Chunks of tracks are visited in a random order (so reads stay chunk-local) and segments are
+    shuffled within consecutive windows of ``buffer`` segments (so a batch mixes many tracks).
+    """
+    rng = np.random.default_rng((seed, epoch))
+    chunks = np.unique(chunk_of_segment)
+    rank = np.zeros(int(chunks.max()) + 1 if len(chunks) else 0, np.int64)
+    rank[rng.permutation(chunks)] = np.arange(len(chunks))
+    order = np.argsort(rank[chunk_of_segment], kind="stable")
+    for start in range(0, len(order), buffer):
+        order[start : start + buffer] = rng.permutation(order[start : start + buffer])
+    return order
+
+
+class InputPipeline:
+    """Batches of one split of a store, for one feature, normalised with training statistics.
+
+    ``input_map`` (transfer learning) maps the store's raw feature values to a pretrained
+    model's input layout before normalisation.
+    """
+
+    def __init__(
+        self,
+        store: FeatureStore,
+        feature: str,
+        stats: NormStats,
+        batch_size: int,
+        *,
+        seed: int = 0,
+        shuffle_buffer: int = 1024,
+        prefetch: int = 2,
+        input_map: Callable[[np.ndarray], np.ndarray] | None = None,
+    ):
+        if batch_size < 1:
+            raise ParameterError(f"invalid batch_size={batch_size}: must be >= 1")
+        self.store = store
+        self.reader = SegmentReader(store, feature)
+        self.stats = stats
+        self.batch_size = batch_size
+        self.seed = seed
+        self.shuffle_buffer = shuffle_buffer
+        self.prefetch = prefetch
+        self.input_map = input_map
+        self.labels = store.tracks()["label"].to_numpy(np.int32)
+        self.echonest, self.echonest_mask = normalize_echonest(store.array("echonest")[:], stats)
+        self._index = {}
+
+    def index(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """(track rows, segments) of the split's valid segments, cached."""
+        if split not in self._index:
+            self._index[split] = self.store.segment_index(split)
+        return self._index[split]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one model input (a segment after the input map)."""
+        raw = np.zeros((1, *self.reader.array.shape[2:]), np.float32)
+        return (raw if self.input_map is None else self.input_map(raw)).shape[1:]
+
+    def n_segments(self, split: str) -> int:
+        return len(self.index(split)[0])
+
+    def steps(self, split: str) -> int:
+        """Batches per pass over ``split`` (the last one padded)."""
+        return -(-self.n_segments(split) // self.batch_size)
+
+    def epoch(self, split: str, epoch: int = 0, *, shuffle: bool = False) -> Iterator[dict]:
+        """The split's batches, read ahead in a background thread.
+
+        With ``shuffle`` the order is :func:`epoch_order` of ``(seed, epoch)``; without it,
+        store order (for evaluation).
+        """
+        return prefetch(self._batches(split, epoch, shuffle), self.prefetch)
+
+    def _batches(self, split, epoch, shuffle):
+        rows, segments = self.index(split)
+        if shuffle:
+            chunk = rows // self.reader.tracks_per_chunk
+            order = epoch_order(chunk, seed=self.seed, epoch=epoch, buffer=self.shuffle_buffer)
+        else:
+            order = np.arange(len(rows))
+        step = self.shuffle_buffer
+        windows = (
+            self._window(rows[order[i : i + step]], segments[order[i : i + step]])
+            for i in range(0, len(order), step)
+        )
+        return fixed_size_batches(windows, self.batch_size)
+
+    def _window(self, rows, segments) -> dict:
+        x = self.reader.read(rows, segments)
+        if self.input_map is not None:
+            x = self.input_map(x)
+        return {
+            "x": normalize_features(x, self.stats),
+            "label": self.labels[rows],
+            "echonest": self.echonest[rows],
+            "echonest_mask": self.echonest_mask[rows],
+            "weight": np.ones(len(rows), np.float32),
+            "track": rows.astype(np.int32),
+        }
+
+
+def fixed_size_batches(windows: Iterable[dict], batch_size: int) -> Iterator[dict]:
+    """Cut a stream of example windows into batches of exactly ``batch_size``.
+
+    Only the remainder (< batch_size examples) is copied between windows; the final partial
+    batch is padded with zeros, ``weight`` 0 and ``track`` -1.
+    """
+    carry = None
+    for window in windows:
+        carry = (
+            window if carry is None else {k: np.concatenate([carry[k], window[k]]) for k in carry}
+        )
+        n = len(carry["weight"])
+        stop = n - n % batch_size
+        for start in range(0, stop, batch_size):
+            yield {k: v[start : start + batch_size] for k, v in carry.items()}
+        carry = {k: v[stop:] for k, v in carry.items()}
+    if carry is not None and len(carry["weight"]):
+        yield pad_batch(carry, batch_size)
+
+
+def pad_batch(batch: dict, batch_size: int) -> dict:
+    """``batch`` padded to ``batch_size`` rows: zeros, ``weight`` 0, ``track`` -1."""
+    missing = batch_size - len(batch["weight"])
+    out = {
+        k: np.concatenate([v, np.zeros((missing, *v.shape[1:]), v.dtype)]) for k, v in batch.items()
+    }
+    if "track" in out:
+        out["track"][batch_size - missing :] = -1
+    return out
+
+
+class _Raised:
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+
+_END = object()
+
+
+def prefetch(iterator: Iterable, size: int) -> Iterator:
+    """Iterate ``iterator`` in a daemon thread, ``size`` items ahead of the consumer.
+
+    Zarr decoding and numpy gathers release the GIL, so reading overlaps the train step. An
+    exception in the reader is re-raised in the consumer; closing the generator (an early
+    ``break``) stops the thread.
+    """
+    items: queue.Queue = queue.Queue(maxsize=size)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work():
+        try:
+            for item in iterator:
+                if not put(item):
+                    return
+            put(_END)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            put(_Raised(exc))
+
+    threading.Thread(target=work, daemon=True, name="sonicsep-prefetch").start()
+    try:
+        while True:
+            item = items.get()
+            if item is _END:
+                return
+            if isinstance(item, _Raised):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()

@@ -1,0 +1,659 @@
+"""Training and evaluation of the deep models straight from the feature store.
+
+Laid out like the Flax ImageNet example: :func:`train_and_evaluate` (config, workdir) is the
+entry point, :func:`train_step` and :func:`eval_step` are pure and jitted, and the
+:class:`TrainState` (step, params, optimizer state, batch statistics) travels explicitly.
+
+Data parallelism: a 1-D ``data`` mesh over every device; the state is replicated, each batch is
+split along its first axis, and XLA inserts the gradient and batch-norm all-reduces. The same
+code runs on one CPU, one GPU or many (batch size must divide by the device count).
+
+Resumability: after every epoch the state, the best-so-far variables and the early-stopping
+progress are checkpointed with Orbax. Data order depends only on (seed, epoch) and dropout keys
+on (seed, step), so a killed run rerun with the same command ends with the same parameters as
+an uninterrupted one.
+
+A work directory holds::
+
+    config.json           the TrainConfig (a resumed run must match it)
+    norm_stats.json       training-split normalisation statistics
+    checkpoints/<epoch>/  Orbax checkpoints (the last two epochs)
+    model/                the best-validation-loss model (see :mod:`sonicsep.nn.trained`)
+    metrics.json          history, segment- and track-level accuracy and confusion matrices
+    training_curve.png, confusion_matrix.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import functools
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import flax.serialization
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+from flax.training import train_state
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from sonicsep.errors import ParameterError, SonicSepError, StoreError
+from sonicsep.nn.config import (
+    FEATURES,
+    MODEL_KINDS,
+    TrainConfig,
+    default_config,
+    read_overrides,
+    with_overrides,
+)
+from sonicsep.nn.input_map import InputMap
+from sonicsep.nn.input_pipeline import InputPipeline, NormStats, compute_norm_stats
+from sonicsep.nn.models import create_model, model_inputs
+from sonicsep.nn.plots import training_curve_png
+from sonicsep.nn.trained import export_model, load_backbone, with_backbone
+from sonicsep.plots import confusion_matrix_png
+from sonicsep.store import FeatureStore
+
+EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
+DEVICE_KEYS = ("x", "label", "echonest", "echonest_mask", "weight")
+# Config fields that do not change results, so a resumed run may differ in them.
+RESUME_FREE_FIELDS = ("prefetch",)
+
+
+class TrainState(train_state.TrainState):
+    """Step, params and optimizer state (from Flax), plus batch-norm statistics."""
+
+    batch_stats: Any = None
+
+
+# ---------------------------------------------------------------------- optimisation
+def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int) -> optax.Schedule:
+    """Linear warm-up then cosine decay to ``end_lr_fraction`` of the peak over all epochs."""
+    total = config.epochs * steps_per_epoch
+    warmup = int(round(config.warmup_epochs * steps_per_epoch))
+    return optax.warmup_cosine_decay_schedule(
+        init_value=0.0,
+        peak_value=config.learning_rate,
+        warmup_steps=warmup,
+        decay_steps=max(total, warmup + 1),
+        end_value=config.learning_rate * config.end_lr_fraction,
+    )
+
+
+def make_optimizer(config: TrainConfig, schedule: optax.Schedule) -> optax.GradientTransformation:
+    """Adam; with a frozen backbone, Adam on the head and exact zero updates elsewhere."""
+    adam = optax.adam(schedule)
+    if not config.freeze_backbone:
+        return adam
+    return optax.multi_transform({"head": adam, "frozen": optax.set_to_zero()}, head_labels)
+
+
+def head_labels(params: dict) -> dict:
+    """``head`` for the classifier head, ``frozen`` for every other top-level module."""
+    return {name: "head" if name == "head" else "frozen" for name in params}
+
+
+def weighted_cross_entropy(logits, labels, weight):
+    """Sparse categorical cross-entropy averaged over real (weight 1) rows only."""
+    losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+    return jnp.sum(losses * weight) / jnp.maximum(jnp.sum(weight), 1.0)
+
+
+def l2_penalty(params) -> jax.Array:
+    """Sum of squared kernel weights (Keras-style L2; biases and norms are not penalised)."""
+    leaves = jax.tree_util.tree_leaves_with_path(params)
+    return sum(
+        (jnp.sum(jnp.square(v)) for p, v in leaves if getattr(p[-1], "key", None) == "kernel"),
+        jnp.zeros(()),
+    )
+
+
+def train_step(state: TrainState, batch: dict, dropout_key, *, model_config, l2: float):
+    """One optimizer step; returns the new state and weighted sums for the epoch's metrics.
+
+    Padding rows (weight 0) contribute neither to the loss nor to batch-norm statistics.
+    """
+    key = jax.random.fold_in(dropout_key, state.step)
+    inputs = model_inputs(model_config, batch)
+
+    def loss_fn(params):
+        variables = {"params": params, "batch_stats": state.batch_stats}
+        logits, updates = state.apply_fn(
+            variables,
+            *inputs,
+            train=True,
+            mask=batch["weight"],
+            rngs={"dropout": key},
+            mutable=["batch_stats"],
+        )
+        loss = weighted_cross_entropy(logits, batch["label"], batch["weight"])
+        return loss + l2 * l2_penalty(params), (loss, logits, updates)
+
+    grads, (loss, logits, updates) = jax.grad(loss_fn, has_aux=True)(state.params)
+    state = state.apply_gradients(grads=grads, batch_stats=updates.get("batch_stats", {}))
+    correct = (jnp.argmax(logits, -1) == batch["label"]) * batch["weight"]
+    count = jnp.sum(batch["weight"])
+    return state, {"loss_sum": loss * count, "correct": jnp.sum(correct), "count": count}
+
+
+def eval_step(state: TrainState, batch: dict, *, model_config):
+    """Per-segment class probabilities and cross-entropy (inference-mode batch norm)."""
+    variables = {"params": state.params, "batch_stats": state.batch_stats}
+    logits = state.apply_fn(variables, *model_inputs(model_config, batch), train=False)
+    losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"])
+    return jax.nn.softmax(logits), losses
+
+
+# ---------------------------------------------------------------------- state and devices
+def data_mesh() -> jax.sharding.Mesh:
+    """A 1-D ``data`` mesh over every local device (automatic sharding propagation)."""
+    devices = jax.local_devices()
+    return jax.make_mesh(
+        (len(devices),), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=devices
+    )
+
+
+def create_train_state(
+    model,
+    config: TrainConfig,
+    tx: optax.GradientTransformation,
+    input_shape: tuple[int, ...],
+    n_echonest: int,
+    key,
+    sharding: NamedSharding,
+    backbone: dict | None = None,
+    backbone_source: str = "pretrained weights",
+) -> TrainState:
+    """A fresh state replicated over ``sharding``; ``backbone`` variables replace the initial."""
+
+    def init(key):
+        dummy = {
+            "x": jnp.zeros((1, *input_shape)),
+            "echonest": jnp.zeros((1, n_echonest)),
+            "echonest_mask": jnp.zeros((1, n_echonest)),
+        }
+        return model.init(key, *model_inputs(config.model, dummy), train=False)
+
+    variables = jax.jit(init)(key)
+    if backbone is not None:
+        variables = with_backbone(variables, backbone, source=backbone_source)
+
+    def create(params, batch_stats):
+        return TrainState.create(
+            apply_fn=model.apply, params=params, tx=tx, batch_stats=batch_stats
+        )
+
+    return jax.jit(create, out_shardings=sharding)(
+        variables["params"], variables.get("batch_stats", {})
+    )
+
+
+def to_devices(batch: dict, sharding: NamedSharding) -> dict:
+    """The model's part of a host batch, split along the batch axis over the mesh."""
+    return {k: jax.device_put(batch[k], sharding) for k in DEVICE_KEYS}
+
+
+def _counted(fn: Callable, counts: collections.Counter, name: str) -> Callable:
+    """``fn`` counting its traces: jit traces once per compilation, so this counts compiles."""
+
+    def traced(*args):
+        counts[name] += 1
+        return fn(*args)
+
+    return traced
+
+
+def _variables(state: TrainState) -> dict:
+    return {"params": state.params, "batch_stats": state.batch_stats}
+
+
+def _copy(tree):
+    """A copy that survives the next step donating the state's buffers."""
+    return jax.tree.map(jnp.copy, tree)
+
+
+def jit_steps(config: TrainConfig, mesh, compiles: collections.Counter | None = None):
+    """(train_fn, eval_fn): the jitted steps, state replicated and batches split over ``mesh``.
+
+    ``train_fn(state, batch, dropout_key)`` donates the old state's buffers. ``compiles``
+    counts the compilations of each (one each, whatever the number of batches).
+    """
+    compiles = collections.Counter() if compiles is None else compiles
+    replicated, data = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+    train = functools.partial(train_step, model_config=config.model, l2=config.l2)
+    evaluate = functools.partial(eval_step, model_config=config.model)
+    train_fn = jax.jit(
+        _counted(train, compiles, "train_step"),
+        in_shardings=(replicated, data, replicated),
+        out_shardings=(replicated, replicated),
+        donate_argnums=0,
+    )
+    eval_fn = jax.jit(
+        _counted(evaluate, compiles, "eval_step"),
+        in_shardings=(replicated, data),
+        out_shardings=(data, data),
+    )
+    return train_fn, eval_fn
+
+
+# ---------------------------------------------------------------------- checkpoints
+@dataclasses.dataclass
+class Progress:
+    """Where a run stands: epochs done, early-stopping state and the per-epoch history."""
+
+    epoch: int = 0
+    best_epoch: int = 0
+    best_val_loss: float | None = None
+    bad_epochs: int = 0
+    stopped_early: bool = False
+    history: list = dataclasses.field(default_factory=list)
+
+    def record(self, row: dict, patience: int) -> bool:
+        """Add an epoch's row; True when its validation loss is the best so far."""
+        self.history.append(row)
+        self.epoch = row["epoch"]
+        improved = self.best_val_loss is None or row["val_loss"] < self.best_val_loss
+        if improved:
+            self.best_val_loss, self.best_epoch, self.bad_epochs = row["val_loss"], self.epoch, 0
+        else:
+            self.bad_epochs += 1
+            self.stopped_early = self.bad_epochs >= patience
+        return improved
+
+
+def checkpoint_manager(workdir: Path) -> ocp.CheckpointManager:
+    """Keeps the last two epochs. Saving is synchronous: the next step donates the buffers."""
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=2,
+        create=True,
+        enable_async_checkpointing=False,
+        cleanup_tmp_directories=True,  # a save killed midway leaves a temporary folder
+    )
+    return ocp.CheckpointManager((workdir / "checkpoints").resolve(), options=options)
+
+
+def save_checkpoint(manager, state: TrainState, best: dict, progress: Progress) -> None:
+    tree = {"state": flax.serialization.to_state_dict(state), "best": best}
+    manager.save(
+        progress.epoch,
+        args=ocp.args.Composite(
+            state=ocp.args.StandardSave(tree),
+            progress=ocp.args.JsonSave(dataclasses.asdict(progress)),
+        ),
+    )
+
+
+def restore_checkpoint(manager, state: TrainState, best: dict):
+    """(state, best, progress) of the latest checkpoint, placed like the given templates."""
+    template = {"state": flax.serialization.to_state_dict(state), "best": best}
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+    restored = manager.restore(
+        manager.latest_step(),
+        args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract), progress=ocp.args.JsonRestore()
+        ),
+    )
+    tree = restored["state"]
+    state = flax.serialization.from_state_dict(state, tree["state"])
+    return state, tree["best"], Progress(**restored["progress"])
+
+
+def prepare_workdir(workdir: str | Path, config: TrainConfig) -> Path:
+    """Create ``workdir`` with ``config.json``, or check an existing run has the same config."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "config.json"
+    current = config.to_dict()
+    if path.exists():
+        saved = json.loads(path.read_text())
+        differing = [
+            f"{k}: {saved.get(k)!r} -> {current.get(k)!r}"
+            for k in sorted(set(saved) | set(current))
+            if k not in RESUME_FREE_FIELDS and saved.get(k) != current.get(k)
+        ]
+        if differing:
+            raise ParameterError(
+                f"{workdir} holds a run with another config ({'; '.join(differing)}); rerun "
+                "with the same options to resume it, or choose a new --workdir"
+            )
+    else:
+        path.write_text(json.dumps(current, indent=2))
+    return workdir
+
+
+# ---------------------------------------------------------------------- evaluation
+def confusion_matrix(true: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
+    """Counts [shape=(n_classes, n_classes)]: rows true class, columns predicted."""
+    matrix = np.zeros((n_classes, n_classes), np.int64)
+    np.add.at(matrix, (true, predicted), 1)
+    return matrix
+
+
+def split_metrics(
+    probs: np.ndarray, losses: np.ndarray, labels: np.ndarray, tracks: np.ndarray
+) -> dict:
+    """Segment- and track-level scores; a track's prediction averages its segments' probabilities.
+
+    ``probs`` [shape=(n, n_classes)], ``losses``/``labels``/``tracks`` [shape=(n,)].
+    """
+    n_classes = probs.shape[1]
+    track_ids, inverse = np.unique(tracks, return_inverse=True)
+    track_probs = np.zeros((len(track_ids), n_classes))
+    np.add.at(track_probs, inverse, probs)
+    track_labels = np.zeros(len(track_ids), np.int64)
+    track_labels[inverse] = labels
+    segment_pred, track_pred = probs.argmax(1), track_probs.argmax(1)
+    return {
+        "loss": float(losses.mean()),
+        "segment_accuracy": float((segment_pred == labels).mean()),
+        "track_accuracy": float((track_pred == track_labels).mean()),
+        "n_segments": int(len(labels)),
+        "n_tracks": int(len(track_ids)),
+        "segment_confusion": confusion_matrix(labels, segment_pred, n_classes).tolist(),
+        "track_confusion": confusion_matrix(track_labels, track_pred, n_classes).tolist(),
+    }
+
+
+def evaluate(eval_fn, state, pipeline: InputPipeline, split: str, sharding) -> dict | None:
+    """Scores of ``state`` on a whole split (None when the split is empty)."""
+    if pipeline.n_segments(split) == 0:
+        return None
+    device_out, host = [], []
+    for batch in pipeline.epoch(split):
+        device_out.append(eval_fn(state, to_devices(batch, sharding)))
+        host.append((batch["label"], batch["track"], batch["weight"]))
+    probs, losses = (np.concatenate(p) for p in zip(*jax.device_get(device_out), strict=True))
+    labels, tracks, weight = (np.concatenate(p) for p in zip(*host, strict=True))
+    real = weight > 0
+    return split_metrics(probs[real], losses[real], labels[real], tracks[real])
+
+
+def train_epoch(train_fn, state, pipeline: InputPipeline, epoch: int, sharding, dropout_key):
+    """One shuffled pass over the training split: (state, mean loss, accuracy)."""
+    sums = []
+    for batch in pipeline.epoch("train", epoch, shuffle=True):
+        state, step_sums = train_fn(state, to_devices(batch, sharding), dropout_key)
+        sums.append(step_sums)
+    totals = {k: float(np.sum([s[k] for s in jax.device_get(sums)])) for k in sums[0]}
+    return state, totals["loss_sum"] / totals["count"], totals["correct"] / totals["count"]
+
+
+# ---------------------------------------------------------------------- the loop
+def fit(
+    config: TrainConfig,
+    workdir: str | Path,
+    store: FeatureStore,
+    stats: NormStats,
+    *,
+    input_map: InputMap | None = None,
+    backbone: dict | None = None,
+    provenance: dict | None = None,
+    on_epoch_end: Callable[[dict], None] | None = None,
+) -> TrainState:
+    """Train (or resume), then evaluate the best epoch and export it; returns the final state.
+
+    ``backbone`` initialises the backbone (pretrained weights or a transfer source);
+    ``provenance`` is recorded in the exported model; ``on_epoch_end`` receives each epoch's
+    history row after its checkpoint is written.
+    """
+    workdir = Path(workdir)
+    mesh = data_mesh()
+    replicated, data = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+    if config.batch_size % mesh.size:
+        raise ParameterError(
+            f"invalid batch_size={config.batch_size}: must be a multiple of the {mesh.size} "
+            "devices the batch is split over"
+        )
+    pipeline = InputPipeline(
+        store,
+        config.feature,
+        stats,
+        config.batch_size,
+        seed=config.seed,
+        shuffle_buffer=config.shuffle_buffer,
+        prefetch=config.prefetch,
+        input_map=input_map,
+    )
+    for split in ("train", "val"):
+        if pipeline.n_segments(split) == 0:
+            raise StoreError(f"{store.url} has no valid {split} segments to train on")
+    n_classes = len(store.genres)
+    model = create_model(config.model, n_classes, freeze_backbone=config.freeze_backbone)
+    schedule = learning_rate_schedule(config, pipeline.steps("train"))
+    init_key, dropout_key = jax.random.split(jax.random.key(config.seed))
+    state = create_train_state(
+        model,
+        config,
+        make_optimizer(config, schedule),
+        pipeline.input_shape,
+        len(store.echonest_names),
+        init_key,
+        replicated,
+        backbone,
+        (provenance or {}).get("initialised_from") or "pretrained weights",
+    )
+    best = _copy(_variables(state))
+    progress = Progress()
+    manager = checkpoint_manager(workdir)
+    if manager.latest_step() is not None:
+        state, best, progress = restore_checkpoint(manager, state, best)
+
+    compiles = collections.Counter()
+    train_fn, eval_fn = jit_steps(config, mesh, compiles)
+    dropout_key = jax.device_put(dropout_key, replicated)
+    while progress.epoch < config.epochs and not progress.stopped_early:
+        epoch = progress.epoch + 1
+        start = time.perf_counter()
+        state, train_loss, train_accuracy = train_epoch(
+            train_fn, state, pipeline, epoch, data, dropout_key
+        )
+        train_seconds = time.perf_counter() - start
+        val = evaluate(eval_fn, state, pipeline, "val", data)
+        row = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "train_accuracy": train_accuracy,
+            "val_loss": val["loss"],
+            "val_accuracy": val["segment_accuracy"],
+            "val_track_accuracy": val["track_accuracy"],
+            "learning_rate": float(schedule(int(state.step))),
+            "train_seconds": train_seconds,
+            "seconds": time.perf_counter() - start,
+        }
+        if progress.record(row, config.patience):
+            best = _copy(_variables(state))
+        save_checkpoint(manager, state, best, progress)
+        if on_epoch_end is not None:
+            on_epoch_end(row)
+    manager.close()
+
+    best_state = state.replace(**best)
+    results = {
+        split: evaluate(eval_fn, best_state, pipeline, split, data) for split in ("val", "test")
+    }
+    meta = model_meta(store, stats, input_map, progress, provenance)
+    export_model(workdir, config=config, variables=best, meta=meta)
+    write_report(workdir, config, store.genres, progress, results, compiles, mesh.size)
+    return state
+
+
+def model_meta(store, stats, input_map, progress, provenance) -> dict:
+    """What a later job needs beside the weights: genres, input config, statistics, origin."""
+    return {
+        "genres": list(store.genres),
+        "feature_config": store.config.to_dict(),
+        "norm_stats": stats.to_dict(),
+        "input_map": None if input_map is None else input_map.to_dict(),
+        "echonest_names": list(store.echonest_names),
+        "summary_names": list(store.summary_names),
+        "store": store.url,
+        "best_epoch": progress.best_epoch,
+        **(provenance or {}),
+    }
+
+
+def write_report(workdir, config, genres, progress, results, compiles, n_devices) -> dict:
+    """``metrics.json``, the training curve and the track-level confusion matrix PNGs."""
+    metrics = {
+        "model": config.model.kind,
+        "feature": config.feature,
+        "genres": list(genres),
+        "epochs_run": progress.epoch,
+        "best_epoch": progress.best_epoch,
+        "stopped_early": progress.stopped_early,
+        "devices": n_devices,
+        "jit_compilations": dict(compiles),
+        **results,
+        "history": progress.history,
+    }
+    (workdir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    title = f"{config.model.kind} on {config.feature}"
+    training_curve_png(
+        progress.history,
+        workdir / "training_curve.png",
+        best_epoch=progress.best_epoch,
+        title=title,
+    )
+    final = results["test"] or results["val"]
+    confusion_matrix_png(
+        np.asarray(final["track_confusion"]),
+        genres,
+        workdir / "confusion_matrix.png",
+        title=f"{title}: track level, {'test' if results['test'] else 'val'} split",
+    )
+    return metrics
+
+
+def train_and_evaluate(
+    config: TrainConfig,
+    workdir: str | Path,
+    store_url: str,
+    *,
+    pretrained_weights: str | Path | None = None,
+    on_epoch_end: Callable[[dict], None] | None = None,
+) -> TrainState:
+    """Train ``config``'s model on the store at ``store_url`` in ``workdir`` (resuming if begun).
+
+    ``pretrained_weights``: a local Flax msgpack file to initialise the backbone from (see
+    :func:`sonicsep.nn.trained.load_backbone`).
+    """
+    store = FeatureStore.open(store_url)
+    workdir = prepare_workdir(workdir, config)
+    stats_path = workdir / "norm_stats.json"
+    if stats_path.exists():
+        stats = NormStats.from_dict(json.loads(stats_path.read_text()))
+    else:
+        standardize = config.model.standardizes_input
+        stats = compute_norm_stats(store, config.feature, standardize=standardize)
+        stats_path.write_text(json.dumps(stats.to_dict()))
+    backbone = None if pretrained_weights is None else load_backbone(pretrained_weights)
+    provenance = {
+        "initialised_from": None if pretrained_weights is None else str(pretrained_weights)
+    }
+    return fit(
+        config,
+        workdir,
+        store,
+        stats,
+        backbone=backbone,
+        provenance=provenance,
+        on_epoch_end=on_epoch_end,
+    )
+
+
+# ---------------------------------------------------------------------- command line
+def print_epoch(row: dict) -> None:
+    print(
+        f"epoch {row['epoch']:3d}  loss {row['train_loss']:.4f}  acc {row['train_accuracy']:.3f}  "
+        f"val_loss {row['val_loss']:.4f}  val_acc {row['val_accuracy']:.3f}  "
+        f"val_track_acc {row['val_track_accuracy']:.3f}  lr {row['learning_rate']:.2e}  "
+        f"{row['seconds']:.1f}s",
+        flush=True,
+    )
+
+
+def print_summary(workdir: Path) -> None:
+    metrics = json.loads((workdir / "metrics.json").read_text())
+    for split in ("val", "test"):
+        if metrics.get(split):
+            m = metrics[split]
+            print(
+                f"{split}: segment accuracy {m['segment_accuracy']:.3f}, track accuracy "
+                f"{m['track_accuracy']:.3f} ({m['n_tracks']} tracks)"
+            )
+    print(f"best epoch {metrics['best_epoch']}; wrote {workdir}/metrics.json and {workdir}/model/")
+
+
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``sonicsep.train`` and ``sonicsep.transfer``."""
+    parser.add_argument("--store", required=True, help="feature store path or URL")
+    parser.add_argument("--workdir", required=True, help="run directory (resumed if it exists)")
+    parser.add_argument("--epochs", type=int, help="maximum epochs (default 30)")
+    parser.add_argument("--batch-size", type=int, help="global batch size (default 32)")
+    parser.add_argument("--lr", type=float, help="peak learning rate")
+    parser.add_argument("--patience", type=int, help="early-stopping patience in epochs")
+    parser.add_argument("--seed", type=int, help="seed of initialisation, data order, dropout")
+    parser.add_argument("--config", help="JSON file of TrainConfig fields (overrides presets)")
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict:
+    """TrainConfig overrides: the --config file, then the explicit flags."""
+    overrides = {}
+    if args.config:
+        overrides.update(read_overrides(args.config))
+    flags = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "learning_rate": args.lr,
+        "patience": args.patience,
+        "seed": args.seed,
+    }
+    overrides.update({k: v for k, v in flags.items() if v is not None})
+    return overrides
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m sonicsep.train",
+        description="Train a deep genre model (MLP, CNN, fusion, ResNet-50) on a feature store.",
+    )
+    add_training_options(p)
+    p.add_argument("--model", choices=MODEL_KINDS, default="cnn")
+    p.add_argument(
+        "--feature", choices=FEATURES, help="input (default: summary for mlp, mel otherwise)"
+    )
+    p.add_argument(
+        "--pretrained-weights",
+        help="local Flax msgpack file to initialise the backbone from (nothing is downloaded)",
+    )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = with_overrides(default_config(args.model, args.feature), overrides_from_args(args))
+        train_and_evaluate(
+            config,
+            args.workdir,
+            args.store,
+            pretrained_weights=args.pretrained_weights,
+            on_epoch_end=print_epoch,
+        )
+    except SonicSepError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted: rerun the same command to resume from the last epoch", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print_summary(Path(args.workdir))
+    return EXIT_OK
