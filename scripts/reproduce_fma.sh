@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Reproduce the FMA study end to end: featurize a subset, the classical baselines on summaries,
+# MFCC, mel statistics and Echonest features, the deep MLP, the CNN on mel and on MFCC, the
+# fusion model (CNN on mel + Echonest), and the HTML report. The CNN on mel is the FMA model
+# that scripts/reproduce_gtzan.sh transfers to GTZAN. Prints the results table at the end.
+#
+# usage: scripts/reproduce_fma.sh FMA_DIR [small|medium|large]
+#
+#   FMA_DIR   the folder holding fma_metadata/ (tracks.csv, echonest.csv) and fma_<subset>/
+#   subset    default small
+#
+# Environment (all optional):
+#   OUT             output folder (default fma-<subset>-results)
+#   PYTHON          interpreter (default: the repository's .venv/bin/python if present, else python)
+#   WORKERS         featurize workers and benchmark jobs (default 4)
+#   FEATURE_CONFIG  FeatureConfig JSON file for featurize (default: the built-in config; use the
+#                   same one for GTZAN to transfer the FMA model there)
+#   EPOCHS          maximum epochs of every deep model (default: the presets)
+#   TRAIN_CONFIG    TrainConfig JSON overrides for the deep models (e.g. a tiny model)
+#   BENCHMARK_ARGS  extra sonicsep.benchmark arguments (e.g. "--methods knn,svm")
+#
+# A rerun resumes: featurize skips finished tracks and training continues from its last epoch.
+set -euo pipefail
+
+usage() {
+    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
+    exit 2
+}
+[ $# -ge 1 ] && [ $# -le 2 ] || usage
+FMA_DIR=$1
+SUBSET=${2:-small}
+case $SUBSET in small | medium | large) ;; *) echo "error: unknown subset '$SUBSET'" >&2; usage ;; esac
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [ -z "${PYTHON:-}" ]; then
+    if [ -x "$REPO/.venv/bin/python" ]; then PYTHON=$REPO/.venv/bin/python; else PYTHON=python; fi
+fi
+PY=$PYTHON
+OUT=${OUT:-fma-$SUBSET-results}
+WORKERS=${WORKERS:-4}
+STORE=$OUT/fma_$SUBSET.zarr
+
+# Run one step; exit status 3 means "some items failed, the rest was saved" (FMA has clips that
+# do not decode), so the reproduction goes on. Anything else non-zero stops it.
+step() {
+    local title=$1 status=0
+    shift
+    echo "== $title" >&2
+    "$@" || status=$?
+    if [ "$status" -eq 3 ]; then
+        echo "   ($title: some items failed, see above; going on)" >&2
+    elif [ "$status" -ne 0 ]; then
+        echo "error: $title failed (exit status $status): $*" >&2
+        exit "$status"
+    fi
+}
+
+FEATURIZE_OPTS=()
+if [ -n "${FEATURE_CONFIG:-}" ]; then FEATURIZE_OPTS+=(--config "$FEATURE_CONFIG"); fi
+TRAIN_OPTS=()
+if [ -n "${EPOCHS:-}" ]; then TRAIN_OPTS+=(--epochs "$EPOCHS"); fi
+if [ -n "${TRAIN_CONFIG:-}" ]; then TRAIN_OPTS+=(--config "$TRAIN_CONFIG"); fi
+read -r -a BENCHMARK_OPTS <<< "${BENCHMARK_ARGS:-}"
+
+mkdir -p "$OUT"
+step "featurize $FMA_DIR ($SUBSET)" "$PY" -m sonicsep.featurize --dataset fma --root "$FMA_DIR" \
+    --subset "$SUBSET" --out "$STORE" --workers "$WORKERS" \
+    ${FEATURIZE_OPTS[@]+"${FEATURIZE_OPTS[@]}"}
+step "classical baselines" "$PY" -m sonicsep.benchmark --store "$STORE" --out "$OUT/classical" \
+    --jobs "$WORKERS" ${BENCHMARK_OPTS[@]+"${BENCHMARK_OPTS[@]}"}
+RUNS=("$OUT/classical")
+for run in mlp:summary cnn:mel cnn:mfcc fusion:mel; do
+    model=${run%%:*} feature=${run##*:}
+    step "$model on $feature" "$PY" -m sonicsep.train --store "$STORE" --model "$model" \
+        --feature "$feature" --workdir "$OUT/${model}_$feature" \
+        ${TRAIN_OPTS[@]+"${TRAIN_OPTS[@]}"}
+    RUNS+=("$OUT/${model}_$feature")
+done
+echo "FMA model for transfer: scripts/reproduce_gtzan.sh GTZAN_DIR $OUT/cnn_mel"
+step "report" "$PY" -m sonicsep.report --store "$STORE" --runs "${RUNS[@]}" --out "$OUT/report"

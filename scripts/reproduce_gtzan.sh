@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Reproduce the GTZAN study end to end: featurize, the classical baselines (kNN, SVM, random
+# forest, XGBoost, MLP), the deep MLP on summaries and the CNN on mel and on MFCC, optionally
+# transfer from a CNN trained on FMA, and the HTML report. Prints the results table at the end.
+#
+# usage: scripts/reproduce_gtzan.sh GTZAN_DIR [FMA_WORKDIR]
+#
+#   GTZAN_DIR     the folder holding genres/ (or genres_original/, Data/genres_original/)
+#   FMA_WORKDIR   optional (or $FMA_PRETRAINED): a CNN workdir trained on FMA, e.g. the one
+#                 scripts/reproduce_fma.sh prints; its backbone is fine-tuned on GTZAN. Both
+#                 stores must be featurized with the same FEATURE_CONFIG.
+#
+# Environment (all optional):
+#   OUT             output folder (default gtzan-results)
+#   PYTHON          interpreter (default: the repository's .venv/bin/python if present, else python)
+#   WORKERS         featurize workers and benchmark jobs (default 4)
+#   SPLIT           GTZAN split: random, filtered or stratified (default random)
+#   FEATURE_CONFIG  FeatureConfig JSON file for featurize (default: the built-in config)
+#   EPOCHS          maximum epochs of every deep model (default: the presets)
+#   TRAIN_CONFIG    TrainConfig JSON overrides for the MLP and the CNNs (e.g. a tiny model)
+#   TRANSFER_CONFIG TrainConfig JSON overrides for transfer
+#   TRANSFER_MODES  transfer modes to run (default "head full")
+#   BENCHMARK_ARGS  extra sonicsep.benchmark arguments (e.g. "--methods knn,svm")
+#
+# A rerun resumes: featurize skips finished tracks and training continues from its last epoch.
+set -euo pipefail
+
+usage() {
+    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
+    exit 2
+}
+[ $# -ge 1 ] && [ $# -le 2 ] || usage
+GTZAN_DIR=$1
+FMA_PRETRAINED=${2:-${FMA_PRETRAINED:-}}
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [ -z "${PYTHON:-}" ]; then
+    if [ -x "$REPO/.venv/bin/python" ]; then PYTHON=$REPO/.venv/bin/python; else PYTHON=python; fi
+fi
+PY=$PYTHON
+OUT=${OUT:-gtzan-results}
+WORKERS=${WORKERS:-4}
+SPLIT=${SPLIT:-random}
+TRANSFER_MODES=${TRANSFER_MODES:-head full}
+STORE=$OUT/gtzan.zarr
+
+# Run one step; exit status 3 means "some items failed, the rest was saved" (GTZAN holds an
+# undecodable file), so the reproduction goes on. Anything else non-zero stops it.
+step() {
+    local title=$1 status=0
+    shift
+    echo "== $title" >&2
+    "$@" || status=$?
+    if [ "$status" -eq 3 ]; then
+        echo "   ($title: some items failed, see above; going on)" >&2
+    elif [ "$status" -ne 0 ]; then
+        echo "error: $title failed (exit status $status): $*" >&2
+        exit "$status"
+    fi
+}
+
+FEATURIZE_OPTS=()
+if [ -n "${FEATURE_CONFIG:-}" ]; then FEATURIZE_OPTS+=(--config "$FEATURE_CONFIG"); fi
+TRAIN_OPTS=()
+if [ -n "${EPOCHS:-}" ]; then TRAIN_OPTS+=(--epochs "$EPOCHS"); fi
+TRANSFER_OPTS=(${TRAIN_OPTS[@]+"${TRAIN_OPTS[@]}"})
+if [ -n "${TRAIN_CONFIG:-}" ]; then TRAIN_OPTS+=(--config "$TRAIN_CONFIG"); fi
+if [ -n "${TRANSFER_CONFIG:-}" ]; then TRANSFER_OPTS+=(--config "$TRANSFER_CONFIG"); fi
+read -r -a BENCHMARK_OPTS <<< "${BENCHMARK_ARGS:-}"
+
+mkdir -p "$OUT"
+step "featurize $GTZAN_DIR" "$PY" -m sonicsep.featurize --dataset gtzan --root "$GTZAN_DIR" \
+    --split "$SPLIT" --out "$STORE" --workers "$WORKERS" \
+    ${FEATURIZE_OPTS[@]+"${FEATURIZE_OPTS[@]}"}
+step "classical baselines" "$PY" -m sonicsep.benchmark --store "$STORE" --out "$OUT/classical" \
+    --jobs "$WORKERS" ${BENCHMARK_OPTS[@]+"${BENCHMARK_OPTS[@]}"}
+RUNS=("$OUT/classical")
+for run in mlp:summary cnn:mel cnn:mfcc; do
+    model=${run%%:*} feature=${run##*:}
+    step "$model on $feature" "$PY" -m sonicsep.train --store "$STORE" --model "$model" \
+        --feature "$feature" --workdir "$OUT/${model}_$feature" \
+        ${TRAIN_OPTS[@]+"${TRAIN_OPTS[@]}"}
+    RUNS+=("$OUT/${model}_$feature")
+done
+if [ -n "$FMA_PRETRAINED" ]; then
+    for mode in $TRANSFER_MODES; do
+        step "transfer FMA -> GTZAN ($mode)" "$PY" -m sonicsep.transfer \
+            --pretrained "$FMA_PRETRAINED" --mode "$mode" --store "$STORE" \
+            --workdir "$OUT/transfer_fma_$mode" ${TRANSFER_OPTS[@]+"${TRANSFER_OPTS[@]}"}
+        RUNS+=("$OUT/transfer_fma_$mode")
+    done
+else
+    echo "== no FMA model given: transfer FMA -> GTZAN skipped (see usage)" >&2
+fi
+step "report" "$PY" -m sonicsep.report --store "$STORE" --runs "${RUNS[@]}" --out "$OUT/report"

@@ -1,0 +1,110 @@
+"""A trained deep model as an embedder of store tracks and audio files, for similarity search.
+
+:class:`ModelEmbedder` gives :mod:`sonicsep.similar` one vector per track: the model's
+penultimate-layer embedding (:meth:`TrainedModel.embed`) averaged over the track's valid
+segments. A store track and its own audio file get the same vector, because the file is
+featurized with the store's config (which must be the model's) and embedded the same way.
+
+Echonest features are never fed to a fusion model here: a query file has none, so store tracks
+are embedded without theirs too, and similarity rests on the audio alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from sonicsep.errors import ModelError
+from sonicsep.nn.input_pipeline import STORE_ARRAY
+from sonicsep.nn.trained import META_FILE, MODEL_DIR, VARIABLES_FILE, TrainedModel, load_trained
+from sonicsep.store import FeatureStore
+
+
+def model_fingerprint(workdir: str | Path) -> str:
+    """A short hash of the exported model (metadata and weights); changes when it is retrained.
+
+    It names the model's similarity index, so an index built with old weights is never reused.
+    """
+    folder = Path(workdir) / MODEL_DIR
+    digest = hashlib.sha256()
+    for name in (META_FILE, VARIABLES_FILE):
+        digest.update((folder / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def config_differences(model_config: dict, store_config: dict) -> list[str]:
+    """``field (model vs store)`` for every feature-config field on which the two disagree."""
+    return [
+        f"{name} ({model_config.get(name)!r} vs {store_config.get(name)!r})"
+        for name in sorted(set(model_config) | set(store_config))
+        if model_config.get(name) != store_config.get(name)
+    ]
+
+
+def mean_by_track(rows: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted unique ``rows``, mean of ``vectors`` over each row's entries), in float64."""
+    tracks, inverse = np.unique(rows, return_inverse=True)
+    sums = np.zeros((len(tracks), vectors.shape[1]), np.float64)
+    np.add.at(sums, inverse, vectors)
+    return tracks, sums / np.bincount(inverse)[:, None]
+
+
+class ModelEmbedder:
+    """Embeds store tracks and featurized files with a trained model.
+
+    ``kind`` names the model (``model-<hash of its weights and metadata>``) and so the folder of
+    its similarity index.
+    """
+
+    def __init__(self, model: TrainedModel, kind: str):
+        self.model = model
+        self.kind = kind
+        self.array_name = STORE_ARRAY[model.feature]
+
+    @classmethod
+    def load(cls, workdir: str | Path, store: FeatureStore) -> ModelEmbedder:
+        """The model of a training workdir, checked to read ``store``'s features as they are.
+
+        Raises :class:`ModelError` when the model was trained on another feature config: its
+        embedding of this store's segments would be meaningless.
+        """
+        model = load_trained(workdir)
+        differing = config_differences(model.feature_config.to_dict(), store.config.to_dict())
+        if differing:
+            raise ModelError(
+                f"the model in {str(workdir)!r} was trained on another feature config than the "
+                f"store {store.url!r}: {', '.join(differing)} (model vs store); use a model "
+                "trained on this store's features, or featurize the collection with the "
+                "model's config (model/model.json: feature_config)"
+            )
+        return cls(model, f"model-{model_fingerprint(workdir)}")
+
+    def track_vectors(self, store: FeatureStore) -> tuple[np.ndarray, np.ndarray]:
+        """(store rows of ok tracks, mean embedding of each over its valid segments).
+
+        Reads the model's feature array one Zarr chunk of tracks at a time (a whole mel_db of
+        fma_large is ~70 GB), skipping chunks without a finished track.
+        """
+        array = store.array(self.array_name)
+        rows, segments = store.segment_index()
+        tracks_per_chunk = int(array.chunks[0])
+        chunk_of = rows // tracks_per_chunk
+        out_rows, out_vectors = [], []
+        for chunk in np.unique(chunk_of):
+            pick = chunk_of == chunk
+            start = int(chunk) * tracks_per_chunk
+            block = array[start : min(start + tracks_per_chunk, array.shape[0])]
+            embedded = self.model.embed(block[rows[pick] - start, segments[pick]])
+            chunk_rows, means = mean_by_track(rows[pick], embedded)
+            out_rows.append(chunk_rows)
+            out_vectors.append(means)
+        if not out_rows:
+            return np.zeros(0, np.int64), np.zeros((0, 0))
+        return np.concatenate(out_rows), np.concatenate(out_vectors)
+
+    def file_vector(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        """Mean embedding over the segments of one file's :func:`featurize_track` output."""
+        embedded = self.model.embed(features[self.array_name])
+        return embedded.astype(np.float64).mean(axis=0)
