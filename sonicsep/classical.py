@@ -55,7 +55,9 @@ STUDY_GRIDS: Mapping[str, Mapping[str, tuple]] = {
 
 
 # ---------------------------------------------------------------------- estimators
-def make_pipeline(method: str, params: Mapping, *, seed: int = SEED, n_jobs: int = 1) -> Pipeline:
+def make_pipeline(
+    method: str, params: Mapping, *, seed: int = SEED, n_jobs: int = 1, smallest_class: int = 5
+) -> Pipeline:
     """StandardScaler then the classifier of ``method`` with ``params``.
 
     The scaler is inside the pipeline so that fitting on the train split fits it on train only,
@@ -69,7 +71,9 @@ def make_pipeline(method: str, params: Mapping, *, seed: int = SEED, n_jobs: int
 
         # Platt-scaled probabilities (sigmoid fitted on 5-fold decision values of train), since
         # tracks are scored on mean segment probability; one SVC is refitted on all of train.
-        model = CalibratedClassifierCV(SVC(**params, random_state=seed), ensemble=False)
+        # Fewer folds when a genre has fewer than 5 training examples (small Echonest subsets).
+        folds = max(2, min(5, smallest_class))
+        model = CalibratedClassifierCV(SVC(**params, random_state=seed), cv=folds, ensemble=False)
     elif method == "random_forest":
         from sklearn.ensemble import RandomForestClassifier
 
@@ -428,13 +432,19 @@ def _encode(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
     return np.searchsorted(classes, y)
 
 
+def _smallest_class(y: np.ndarray) -> int:
+    counts = np.unique(y, return_counts=True)[1]
+    return int(counts.min()) if counts.size else 0
+
+
 def _fit_score(method, params, seed, X_train, y_train, X_val, y_val) -> float:
     """Fit one grid point on train, return its accuracy on validation (labels pre-encoded).
 
     Predicts by argmax probability, exactly as the final model is scored, so the chosen
     point's validation score is reproduced by the refit.
     """
-    model = make_pipeline(method, params, seed=seed).fit(X_train, y_train)
+    model = make_pipeline(method, params, seed=seed, smallest_class=_smallest_class(y_train))
+    model.fit(X_train, y_train)
     return float(accuracy_score(y_val, model.predict_proba(X_val).argmax(axis=1)))
 
 
@@ -498,9 +508,10 @@ def benchmark_method(
     tune_seconds = time.perf_counter() - start
     params = best_point(scored)
     start = time.perf_counter()
-    pipeline = make_pipeline(method, params, seed=seed, n_jobs=jobs).fit(
-        X_train, _encode(y_train, classes)
-    )
+    y_encoded = _encode(y_train, classes)
+    pipeline = make_pipeline(
+        method, params, seed=seed, n_jobs=jobs, smallest_class=_smallest_class(y_encoded)
+    ).fit(X_train, y_encoded)
     fit_seconds = time.perf_counter() - start
     model = ClassicalModel(
         pipeline=pipeline,

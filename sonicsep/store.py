@@ -2,7 +2,7 @@
 
 Layout of a store (a Zarr v3 group, local path or fsspec URL)::
 
-    attrs: schema_version, sonicsep_version, dataset, genres, splits, statuses,
+    attrs: schema_version, store_id, sonicsep_version, dataset, genres, splits, statuses,
            feature_config (FeatureConfig.to_dict()), tracks_per_shard, summary_names,
            echonest_names
     track            (track,)                          str    track id (xarray coordinate)
@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import uuid
 from collections.abc import Sequence
 
 import numpy as np
@@ -232,6 +233,9 @@ class FeatureStore:
         group.attrs.update(
             {
                 "schema_version": SCHEMA_VERSION,
+                # New on every create, so caches keyed on a store (the similarity index)
+                # notice a store rebuilt in place with --overwrite.
+                "store_id": uuid.uuid4().hex,
                 "sonicsep_version": __version__,
                 "dataset": dataset,
                 "genres": list(genres),

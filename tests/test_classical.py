@@ -282,3 +282,12 @@ def test_load_classical_model_rejects_what_is_not_one(tmp_path):
     joblib.dump({"sonicsep_model": "classical", "format": 99}, tmp_path / "future.joblib")
     with pytest.raises(ModelError, match="format 99"):
         classical.load_classical_model(tmp_path / "future.joblib")
+
+
+def test_svm_calibrates_with_a_genre_of_three_training_examples():
+    """Small Echonest subsets: fewer than 5 examples of a genre must not crash the SVM."""
+    rng = np.random.default_rng(0)
+    y = np.array([0] * 10 + [1] * 3)
+    X = rng.normal(size=(13, 4)) + y[:, None] * 3
+    score = classical._fit_score("svm", {"kernel": "rbf"}, 0, X, y, X, y)
+    assert score > 0.8
