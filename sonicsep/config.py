@@ -77,7 +77,7 @@ class FeatureConfig:
     roll_percent: float = 0.85
     n_bands: int = 6
     contrast_fmin: float = 200.0
-    zcr_threshold: float = 0.0
+    zcr_threshold: float = 1e-10
     segment_seconds: float = 5.0
     segment_hop_seconds: float | None = None
     min_last_segment_fraction: float = 0.5

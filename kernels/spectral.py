@@ -1,0 +1,252 @@
+"""Per-frame spectral kernels: filterbank products and spectral descriptors.
+
+Spectra are real and frames-major, ``spec[b, t, k]`` (batch, frame, frequency bin): one frame
+is a contiguous row, as the FFT writes it. Outputs are librosa-shaped, ``out[b, c, t]``. Sums
+over a frame's bins run in float64 (the dense chroma product: in the output's dtype, as
+librosa's) and may be reassociated (``fastmath`` reassoc/contract) so they vectorise; results
+are rounded once into ``out``. The exception is :func:`rolloff`, which accumulates in the
+spectrum's own dtype and in bin order, because it compares a running sum against a threshold
+exactly as librosa's ``np.cumsum`` does, and a differently rounded sum could cross it one bin
+early. All loops have a fixed order (no BLAS, no threads), so a frame's features are the same
+bits in any batch, thread or process.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_REDUCTION = {"reassoc", "contract"}
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _raise_row(spec_row, exponent, row):
+    """``row = spec_row ** exponent`` in the spectrum's dtype (librosa's ``S ** power``),
+    stored in ``row``'s; the exponent test sits outside the loops so they vectorise."""
+    if exponent == 1.0:
+        for k in range(row.shape[0]):
+            row[k] = spec_row[k]
+    elif exponent == 2.0:
+        for k in range(row.shape[0]):
+            row[k] = spec_row[k] * spec_row[k]
+    else:
+        for k in range(row.shape[0]):
+            row[k] = spec_row[k] ** exponent
+
+
+@njit(cache=True, nogil=True, fastmath=_REDUCTION)
+def banded_product(spec, exponent, starts, lengths, weights, out):
+    """``out[b, m, t] = sum_k W[m, k] spec[b, t, k] ** exponent`` for filters that are
+    non-zero on one span of bins each (mel filters: ~50x less work than a dense product).
+
+    Parameters
+    ----------
+    spec : np.ndarray [shape=(b, t, k)]
+    exponent : float
+        Applied to ``spec`` first, in its dtype: 2 turns magnitudes into power.
+    starts, lengths : np.ndarray [shape=(m,)]
+        First bin and number of bins of each filter's non-zero span.
+    weights : np.ndarray [shape=(m, max(lengths)), dtype=float64]
+        Packed weights, ``weights[m, j]`` for bin ``starts[m] + j``.
+    out : np.ndarray [shape=(b, m, t)]
+    """
+    n_b, n_t, n_k = spec.shape
+    row = np.empty(n_k)
+    for b in range(n_b):
+        for t in range(n_t):
+            _raise_row(spec[b, t], exponent, row)
+            for m in range(starts.shape[0]):
+                # Slices keep indices provably non-negative, so the dot product vectorises.
+                span = row[starts[m] : starts[m] + lengths[m]]
+                weight = weights[m, : lengths[m]]
+                acc = 0.0
+                for j in range(span.shape[0]):
+                    acc += weight[j] * span[j]
+                out[b, m, t] = acc
+
+
+@njit(cache=True, nogil=True, fastmath=_REDUCTION)
+def dense_product(spec, exponent, weights, out):
+    """``out[b, c, t] = sum_k weights[c, k] spec[b, t, k] ** exponent`` for filters that are
+    non-zero everywhere (chroma), summed in ``out``'s dtype as librosa's einsum does.
+
+    A fixed loop rather than BLAS: a BLAS product's rounding depends on its thread count,
+    and features must come out bit-identical in any worker.
+
+    Parameters
+    ----------
+    spec : np.ndarray [shape=(b, t, k)]
+    weights : np.ndarray [shape=(c, k)], of ``out``'s dtype
+    out : np.ndarray [shape=(b, c, t)]
+    """
+    n_b, n_t, n_k = spec.shape
+    row = np.empty(n_k, dtype=out.dtype)
+    for b in range(n_b):
+        for t in range(n_t):
+            _raise_row(spec[b, t], exponent, row)
+            for c in range(weights.shape[0]):
+                filt = weights[c]
+                acc = out.dtype.type(0)
+                for k in range(n_k):
+                    acc += filt[k] * row[k]
+                out[b, c, t] = acc
+
+
+def normalize(values: np.ndarray, norm, axis: int) -> np.ndarray:
+    """Scale ``values`` to unit ``norm`` along ``axis`` (``librosa.util.normalize``, no fill).
+
+    Norms are computed in float64 and slices whose norm is below the dtype's smallest normal
+    number are left as they are, which keeps silent frames at zero instead of NaN.
+
+    Parameters
+    ----------
+    norm : {np.inf, -np.inf, 0, float > 0, None}
+    """
+    if norm is None:
+        return values
+    mag = np.abs(values).astype(float)
+    if norm == np.inf:
+        length = np.max(mag, axis=axis, keepdims=True)
+    elif norm == -np.inf:
+        length = np.min(mag, axis=axis, keepdims=True)
+    elif norm == 0:
+        length = np.sum(mag > 0, axis=axis, keepdims=True, dtype=mag.dtype)
+    elif norm > 0:
+        length = np.sum(mag**norm, axis=axis, keepdims=True) ** (1.0 / norm)
+    else:
+        raise ValueError(f"unsupported norm {norm!r}")
+    length[length < np.finfo(values.dtype).tiny] = 1.0
+    return (values / length).astype(values.dtype)
+
+
+@njit(cache=True, nogil=True, fastmath=_REDUCTION)
+def centroid(mag, freq, tiny, out):
+    """Spectral centroid: the magnitude-weighted mean frequency of each frame.
+
+    ``out[b, 0, t] = sum_k f_k S[b, t, k] / sum_k S[b, t, k]``; a frame whose total is below
+    ``tiny`` is not normalised (librosa.util.normalize), which makes silence 0 Hz.
+    """
+    n_b, n_t, n_k = mag.shape
+    for b in range(n_b):
+        for t in range(n_t):
+            total = 0.0
+            weighted = 0.0
+            for k in range(n_k):
+                total += mag[b, t, k]
+                weighted += freq[k] * mag[b, t, k]
+            out[b, 0, t] = weighted / (total if total >= tiny else 1.0)
+
+
+@njit(cache=True, nogil=True, fastmath=_REDUCTION)
+def bandwidth(mag, freq, centroids, normalize, p, tiny, out):
+    """Spectral bandwidth: ``(sum_k S_k |f_k - centroid| ** p) ** (1 / p)`` per frame.
+
+    With ``normalize`` the weights ``S_k`` are first divided by their sum (below ``tiny``:
+    left as they are), as librosa does by default.
+    """
+    n_b, n_t, n_k = mag.shape
+    for b in range(n_b):
+        for t in range(n_t):
+            c = centroids[b, 0, t]
+            total = 0.0
+            acc = 0.0
+            if p == 2.0:
+                for k in range(n_k):
+                    deviation = freq[k] - c
+                    acc += mag[b, t, k] * (deviation * deviation)
+                    total += mag[b, t, k]
+            else:
+                for k in range(n_k):
+                    acc += mag[b, t, k] * abs(freq[k] - c) ** p
+                    total += mag[b, t, k]
+            if normalize and total >= tiny:
+                acc /= total
+            out[b, 0, t] = np.sqrt(acc) if p == 2.0 else acc ** (1.0 / p)
+
+
+@njit(cache=True, nogil=True)
+def rolloff(mag, freq, roll_percent, out):
+    """Roll-off frequency: the lowest frequency among the bins whose cumulative magnitude
+    reaches ``roll_percent`` of the frame total (for FFT bins, the first such bin's).
+
+    The running sum and the threshold are in ``mag``'s dtype (pass ``roll_percent`` as that
+    dtype) and in bin order, matching ``np.cumsum`` in librosa bit for bit on equal input.
+    """
+    n_b, n_t, n_k = mag.shape
+    # Magnitudes are non-negative, so once reached the threshold stays reached: the answer
+    # is the minimum frequency from the first qualifying bin on.
+    suffix_min = freq.copy()
+    for k in range(n_k - 2, -1, -1):
+        suffix_min[k] = min(suffix_min[k], suffix_min[k + 1])
+    running = np.empty(n_k, dtype=mag.dtype)
+    for b in range(n_b):
+        for t in range(n_t):
+            frame = mag[b, t]
+            acc = frame[0]
+            running[0] = acc
+            for k in range(1, n_k):
+                acc += frame[k]
+                running[k] = acc
+            threshold = roll_percent * acc
+            # The running sum never decreases: bisect for its first bin not below threshold.
+            lo = 0
+            hi = n_k - 1
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if running[mid] < threshold:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            out[b, 0, t] = suffix_min[lo]
+
+
+def flatness(mag: np.ndarray, power: float, amin: float) -> np.ndarray:
+    """Spectral flatness: geometric over arithmetic mean of ``max(amin, S ** power)``.
+
+    NumPy rather than Numba for its vectorised logarithm; the same operations as librosa in
+    the same dtype.
+
+    Parameters
+    ----------
+    mag : np.ndarray [shape=(b, t, k)]
+    power : float > 0
+    amin : float > 0
+
+    Returns
+    -------
+    np.ndarray [shape=(b, 1, t), dtype=mag.dtype]
+    """
+    thresholded = np.maximum(amin, mag**power)
+    geometric = np.exp(np.mean(np.log(thresholded), axis=-1))
+    arithmetic = np.mean(thresholded, axis=-1)
+    return (geometric / arithmetic)[:, np.newaxis, :]
+
+
+@njit(cache=True, nogil=True)
+def contrast_peaks(mag, band_starts, band_stops, band_counts, quantile, peak, valley):
+    """Mean of the top and bottom ``quantile`` of each octave sub-band of each frame.
+
+    Band ``i`` covers bins ``band_starts[i]:band_stops[i]``; the number of values averaged is
+    ``max(1, rint(quantile * band_counts[i]))`` (librosa counts bins before dropping a
+    band's last, shared, bin), at most the band's width.
+
+    Parameters
+    ----------
+    mag : np.ndarray [shape=(b, t, k)]
+    peak, valley : np.ndarray [shape=(b, n_bands + 1, t), dtype=float64]
+    """
+    n_b, n_t, _ = mag.shape
+    for i in range(band_starts.shape[0]):
+        lo = band_starts[i]
+        width = band_stops[i] - lo
+        n_avg = min(width, max(1, int(np.rint(quantile * band_counts[i]))))
+        for b in range(n_b):
+            for t in range(n_t):
+                ordered = np.sort(mag[b, t, lo : lo + width])
+                low = 0.0
+                high = 0.0
+                for j in range(n_avg):
+                    low += ordered[j]
+                    high += ordered[width - n_avg + j]
+                valley[b, i, t] = low / n_avg
+                peak[b, i, t] = high / n_avg
