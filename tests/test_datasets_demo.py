@@ -30,10 +30,10 @@ def test_layout_and_formats(small_demo):
 
 
 def test_clips_decode(small_demo):
-    for path in sorted(small_demo.rglob("*.00003.mp3"))[:1] + sorted(
-            small_demo.rglob("*.00000.wav"))[:1]:
+    for path, native in ((sorted(small_demo.rglob("*.00003.mp3"))[0], 44100),
+                         (sorted(small_demo.rglob("*.00000.wav"))[0], 22050)):
         y, sr = audio.load(path, sr=None)
-        assert sr == 22050 and y.ndim == 1 and len(y) >= 22050
+        assert sr == native and y.ndim == 1 and len(y) >= native
         assert 0.05 < np.abs(y).max() <= 1.0
 
 

@@ -37,7 +37,8 @@ DEMO_GENRES = ("ambient", "classical", "jazz", "rock", "techno")
 DEFAULT_N_PER_GENRE = 8
 MARKER_NAME = ".sonicsep-demo.json"
 # Bumped whenever the synthesis changes, so an old cached corpus is remade.
-DEMO_VERSION = 1
+DEMO_VERSION = 2
+MP3_SAMPLE_RATE = 44100
 _MP3_EVERY = 4  # clip k is an MP3 when k % _MP3_EVERY == _MP3_EVERY - 1
 
 
@@ -264,10 +265,15 @@ def _recording(rng, y: np.ndarray) -> np.ndarray:
 
 
 def _encode_mp3(y: np.ndarray, sr: int) -> bytes:
+    """MP3 as FMA ships it: MPEG-1 at 44.1 kHz, 128 kbit/s, so loading it exercises resampling.
+
+    (MPEG-2 streams at 22.05 kHz make libmpg123 print spurious errors on block-wise reads.)
+    """
     encoder = lameenc.Encoder()
     encoder.set_in_sample_rate(sr)
+    encoder.set_out_sample_rate(MP3_SAMPLE_RATE)
     encoder.set_channels(1)
-    encoder.set_bit_rate(64)
+    encoder.set_bit_rate(128)
     encoder.set_quality(5)
     pcm = np.round(np.clip(y, -1.0, 1.0) * 32767).astype("<i2").tobytes()
     return bytes(encoder.encode(pcm) + encoder.flush())
