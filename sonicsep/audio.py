@@ -166,11 +166,21 @@ def _checked_blocks(decoder: _Decoder, start, stop, dtype, block_frames) -> Iter
                 return
             except Exception as exc:  # any backend failure mid-file is that file's decode error
                 raise DecodeError(decoder.path, {decoder.backend: _describe(exc)}) from exc
-            if not np.isfinite(block).all():
+            if not _all_finite(block):
                 raise DecodeError(decoder.path, {decoder.backend: "holds non-finite samples"})
             yield block
     finally:
         blocks.close()
+
+
+def _all_finite(block: np.ndarray) -> bool:
+    """True when no sample is NaN or infinite.
+
+    A float64 sum is finite exactly when every sample is (it cannot overflow for float32
+    samples), and is far cheaper than a boolean mask of the whole block; only a non-finite
+    sum (NaN/inf present, or float64 samples near the overflow limit) takes the exact check.
+    """
+    return bool(np.isfinite(block.sum(dtype=np.float64)) or np.isfinite(block).all())
 
 
 def _no_samples(decoder: _Decoder, offset: float) -> DecodeError:
@@ -197,8 +207,19 @@ def _window(native_sr: int, offset: float, duration: float | None) -> tuple[int,
 
 
 def _to_mono(frames: np.ndarray) -> np.ndarray:
-    """(frames, channels) -> (frames,) by channel mean, with librosa's arithmetic."""
-    return frames[:, 0] if frames.shape[1] == 1 else np.mean(frames.T, axis=0)
+    """(frames, channels) -> (frames,) by channel mean, with librosa's arithmetic.
+
+    librosa takes ``np.mean`` over the channel axis of interleaved frames: a sequential sum
+    then a division by the count. For stereo, ``(left + right) * 0.5`` is that same
+    arithmetic (halving is exact) without NumPy's slow strided reduction (~6x faster).
+    """
+    if frames.shape[1] == 1:
+        return frames[:, 0]
+    if frames.shape[1] == 2:
+        mono = np.add(frames[:, 0], frames[:, 1])
+        mono *= 0.5
+        return mono
+    return np.mean(frames.T, axis=0)
 
 
 def _fix_length(y: np.ndarray, size: int) -> np.ndarray:

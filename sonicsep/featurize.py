@@ -161,18 +161,28 @@ def _check_compatible(store: FeatureStore, dataset, config: FeatureConfig) -> No
         raise StoreError(f"{store.url} holds a different list of tracks (see --limit); {hint}")
 
 
+# Environment of local workers: one thread each (a worker is a core), and no
+# MALLOC_TRIM_THRESHOLD_, which Dask sets by default: it switches off glibc's adaptive mmap
+# threshold, so every multi-megabyte decode buffer is mapped, page-faulted and unmapped again,
+# which costs ~14 ms per 30 s MP3 track (benchmarks/bench_featurize.py; ~30% of the work).
+WORKER_ENV = {
+    "NUMBA_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+}
+
+
 def _client(workers: int, scheduler: str | None):
+    import dask
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
         return Client(scheduler)
-    cluster = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=":0",
-        env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
-    )
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENV}):
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+        )
     return Client(cluster)
 
 
