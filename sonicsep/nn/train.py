@@ -638,10 +638,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def run_job(job: Callable[[], object], workdir: str | Path) -> int:
+    """Run a training job for a CLI: usage errors and Ctrl-C become exit codes, not tracebacks."""
+    try:
+        job()
+    except SonicSepError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted: rerun the same command to resume from the last epoch", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print_summary(Path(workdir))
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        config = with_overrides(default_config(args.model, args.feature), overrides_from_args(args))
+
+    def job():
+        overrides = overrides_from_args(args)
+        config = with_overrides(default_config(args.model, args.feature), overrides)
         train_and_evaluate(
             config,
             args.workdir,
@@ -649,11 +665,5 @@ def main(argv: Sequence[str] | None = None) -> int:
             pretrained_weights=args.pretrained_weights,
             on_epoch_end=print_epoch,
         )
-    except SonicSepError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted: rerun the same command to resume from the last epoch", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    print_summary(Path(args.workdir))
-    return EXIT_OK
+
+    return run_job(job, args.workdir)

@@ -13,25 +13,21 @@ at a tenth of the pretrained run's learning rate (unless ``--lr`` says otherwise
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sonicsep.errors import ModelError, SonicSepError
+from sonicsep.errors import ModelError
 from sonicsep.nn.config import TRANSFER_MODES, TrainConfig, with_overrides
 from sonicsep.nn.input_map import plan_input_map
 from sonicsep.nn.input_pipeline import NormStats, compute_norm_stats
 from sonicsep.nn.train import (
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_USAGE,
     TrainState,
     add_training_options,
     fit,
     overrides_from_args,
     prepare_workdir,
     print_epoch,
-    print_summary,
+    run_job,
 )
 from sonicsep.nn.trained import TrainedModel, load_trained
 from sonicsep.store import FeatureStore
@@ -122,20 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        transfer_and_evaluate(
+    return run_job(
+        lambda: transfer_and_evaluate(
             args.pretrained,
             args.store,
             args.mode,
             args.workdir,
             overrides=overrides_from_args(args),
             on_epoch_end=print_epoch,
-        )
-    except SonicSepError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted: rerun the same command to resume from the last epoch", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    print_summary(Path(args.workdir))
-    return EXIT_OK
+        ),
+        args.workdir,
+    )
