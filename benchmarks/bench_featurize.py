@@ -28,7 +28,6 @@ from pathlib import Path
 for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(var, "1")
 
-import numpy as np  # noqa: E402
 
 from sonicsep.audio import load, segment  # noqa: E402
 from sonicsep.config import FeatureConfig  # noqa: E402

@@ -40,11 +40,15 @@ CODECS = {
 def real_mel(config: FeatureConfig) -> np.ndarray:
     from sonicsep.audio import load
 
-    files = sorted(SHARED.glob("gtzan/genres/*/*.wav")) + sorted(SHARED.glob("fma/fma_small/*/*.mp3"))
+    files = sorted(SHARED.glob("gtzan/genres/*/*.wav")) + sorted(
+        SHARED.glob("fma/fma_small/*/*.mp3")
+    )
     if not files:
         rng = np.random.default_rng(0)
         t = np.arange(30 * config.sr) / config.sr
-        signals = [np.sin(2 * np.pi * f * t) * 0.3 + rng.normal(0, 0.05, t.size) for f in (110, 440)]
+        signals = [
+            np.sin(2 * np.pi * f * t) * 0.3 + rng.normal(0, 0.05, t.size) for f in (110, 440)
+        ]
     else:
         signals = [load(f, sr=config.sr)[0] for f in files]
     fx = FeatureExtractor(config)
@@ -53,7 +57,9 @@ def real_mel(config: FeatureConfig) -> np.ndarray:
         segs = segment(y, config)
         if len(segs) == 0:  # the 2 s excerpt is shorter than one segment
             continue
-        out = np.full((config.max_segments, config.n_mels, config.frames_per_segment), np.nan, np.float32)
+        out = np.full(
+            (config.max_segments, config.n_mels, config.frames_per_segment), np.nan, np.float32
+        )
         out[: len(segs)] = fx.segment_features(segs)["mel_db"]
         mels.append(out)
     return np.stack(mels)
@@ -66,9 +72,13 @@ def measure(data: np.ndarray, codec, chunk_tracks: int, repeats: int = 3) -> dic
         for _ in range(repeats):
             shutil.rmtree(root / "a.zarr", ignore_errors=True)
             arr = zarr.create_array(
-                str(root / "a.zarr"), shape=data.shape, chunks=(chunk_tracks, *data.shape[1:]),
-                shards=(data.shape[0], *data.shape[1:]), dtype=data.dtype,
-                compressors=codec if codec is not None else None, fill_value=np.nan,
+                str(root / "a.zarr"),
+                shape=data.shape,
+                chunks=(chunk_tracks, *data.shape[1:]),
+                shards=(data.shape[0], *data.shape[1:]),
+                dtype=data.dtype,
+                compressors=codec if codec is not None else None,
+                fill_value=np.nan,
             )
             t0 = time.perf_counter()
             arr[:] = data
@@ -81,8 +91,12 @@ def measure(data: np.ndarray, codec, chunk_tracks: int, repeats: int = 3) -> dic
     finally:
         shutil.rmtree(root, ignore_errors=True)
     mb = data.nbytes / 2**20
-    return {"ratio": data.nbytes / size, "write_MB_s": mb / best_w, "read_MB_s": mb / best_r,
-            "bytes": size}
+    return {
+        "ratio": data.nbytes / size,
+        "write_MB_s": mb / best_w,
+        "read_MB_s": mb / best_r,
+        "bytes": size,
+    }
 
 
 def main():
@@ -94,8 +108,10 @@ def main():
     chunk_tracks = _chunk_tracks(data[0].nbytes, 64)  # the store's own chunking rule
     data = data[: len(data) - len(data) % chunk_tracks]  # whole chunks in one shard
     rows = {name: measure(data, codec, chunk_tracks) for name, codec in CODECS.items()}
-    print(f"log-mel of {data.shape[0]} tracks, {data.nbytes / 2**20:.1f} MiB raw, "
-          f"chunk {chunk_tracks} tracks")
+    print(
+        f"log-mel of {data.shape[0]} tracks, {data.nbytes / 2**20:.1f} MiB raw, "
+        f"chunk {chunk_tracks} tracks"
+    )
     print(f"{'codec':28s} {'ratio':>6s} {'write MB/s':>11s} {'read MB/s':>10s}")
     for name, r in rows.items():
         print(f"{name:28s} {r['ratio']:6.2f} {r['write_MB_s']:11.0f} {r['read_MB_s']:10.0f}")

@@ -111,7 +111,9 @@ class FeatureConfig:
         if self.win_length is not None:
             need(0 < self.win_length <= self.n_fft, "win_length", "must be in (0, n_fft]")
         need(self.window in _WINDOWS, "window", f"must be one of {_WINDOWS}")
-        need(self.pad_mode in ("constant", "reflect"), "pad_mode", "must be 'constant' or 'reflect'")
+        need(
+            self.pad_mode in ("constant", "reflect"), "pad_mode", "must be 'constant' or 'reflect'"
+        )
         need(self.power > 0, "power", "must be > 0")
         need(isinstance(self.n_mels, int) and self.n_mels > 0, "n_mels", "must be a positive int")
         need(self.fmin >= 0, "fmin", "must be >= 0 Hz")
@@ -214,4 +216,3 @@ class FeatureConfig:
 
     def replace(self, **changes) -> FeatureConfig:
         return dataclasses.replace(self, **changes)
-

@@ -1,4 +1,4 @@
-"""Figures shared by the benchmark and the report: a confusion matrix and a t-SNE map as PNGs.
+"""Every figure SonicSep draws: confusion matrix, t-SNE map and training curve, as PNGs.
 
 Each function takes arrays and an output path and returns the path. Figures are built on a bare
 :class:`matplotlib.figure.Figure` (Agg canvas), never through pyplot, so they touch no global
@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from sonicsep.errors import ParameterError
 
@@ -133,3 +134,27 @@ def _class_colours(n: int) -> list:
     if n <= 20:
         return [colormaps["tab20"](i) for i in range(n)]
     return [colormaps["hsv"](i / n) for i in range(n)]
+
+
+def training_curve_png(
+    history: Sequence[dict], path: str | Path, *, best_epoch: int | None = None, title: str = ""
+) -> Path:
+    """Train/validation loss and accuracy against epoch; the best (early-stopping) epoch marked.
+
+    ``history`` rows have epoch, train_loss, val_loss, train_accuracy and val_accuracy.
+    """
+    epochs = [row["epoch"] for row in history]
+    fig = Figure(figsize=(10, 4))
+    for i, metric in enumerate(("loss", "accuracy")):
+        ax = fig.add_subplot(1, 2, i + 1)
+        for split in ("train", "val"):
+            ax.plot(epochs, [row[f"{split}_{metric}"] for row in history], marker="o", label=split)
+        if best_epoch:
+            ax.axvline(best_epoch, color="grey", linestyle="--", label="best (val loss)")
+        ax.set(xlabel="epoch", ylabel=metric)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)

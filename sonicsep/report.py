@@ -43,8 +43,7 @@ from matplotlib.figure import Figure
 from sonicsep import __version__, audio
 from sonicsep.benchmark import METHOD_TITLES
 from sonicsep.errors import ParameterError, SonicSepError
-from sonicsep.nn.plots import training_curve_png
-from sonicsep.plots import confusion_matrix_png, tsne_png
+from sonicsep.plots import confusion_matrix_png, training_curve_png, tsne_png
 from sonicsep.store import SPLITS, STATUSES, FeatureStore
 
 EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 2, 3

@@ -176,7 +176,12 @@ class FeatureStore:
         bad_splits = sorted(set(tracks["split"]) - set(SPLITS))
         if bad_splits:
             raise StoreError(f"unknown split values {bad_splits}; expected {SPLITS}")
-        group = _open_group(str(url), "w" if overwrite else "w-")
+        try:
+            group = _open_group(str(url), "w" if overwrite else "w-")
+        except FileExistsError as exc:
+            raise StoreError(
+                f"{url!r} already exists; pass overwrite (--overwrite) to replace it"
+            ) from exc
         seg, frames = config.max_segments, config.frames_per_segment
         T = tracks_per_shard
 
@@ -213,9 +218,8 @@ class FeatureStore:
         durations = tracks["duration"].to_numpy(np.float32)
         small("duration", ("track",), np.float32, np.nan)[:] = durations
         echonest = tracks[list(echonest_names)].to_numpy(np.float32)
-        small("echonest", ("track", "echonest_feature"), np.float32, np.nan, (len(echonest_names),))[
-            :
-        ] = echonest
+        echonest_dims = ("track", "echonest_feature")
+        small("echonest", echonest_dims, np.float32, np.nan, (len(echonest_names),))[:] = echonest
         small("status", ("track",), np.int8, PENDING)
         small("error", ("track",), str, "")
         small("n_segments", ("track",), np.int16, 0)
@@ -223,7 +227,8 @@ class FeatureStore:
         big("mel_db", ("track", "segment", "mel_band", "time"), (seg, config.n_mels, frames))
         big("mfcc", ("track", "segment", "mfcc_coef", "time"), (seg, config.n_mfcc, frames))
         big("summary", ("track", "segment", "summary_feature"), (seg, len(summary_names)))
-        for name, values in (("summary_feature", summary_names), ("echonest_feature", echonest_names)):
+        labels = (("summary_feature", summary_names), ("echonest_feature", echonest_names))
+        for name, values in labels:
             arr = group.create_array(
                 name, shape=(len(values),), dtype=str, fill_value="", dimension_names=(name,)
             )

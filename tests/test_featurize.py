@@ -15,15 +15,26 @@ import pytest
 
 from sonicsep.audio import load, segment
 from sonicsep.config import FeatureConfig
-from sonicsep.featurize import main
 from sonicsep.features import FeatureExtractor, melspectrogram, power_to_db
+from sonicsep.featurize import main
 from sonicsep.store import FeatureStore
 
 # Short segments keep the suite fast; the pipeline is the same as with the 5 s default.
 SMALL = FeatureConfig(segment_seconds=2.0, max_segments=3)
 
-ARRAYS = ("track", "label", "split", "status", "error", "n_segments", "mask", "mel_db", "mfcc",
-          "summary", "echonest")
+ARRAYS = (
+    "track",
+    "label",
+    "split",
+    "status",
+    "error",
+    "n_segments",
+    "mask",
+    "mel_db",
+    "mfcc",
+    "summary",
+    "echonest",
+)
 
 
 def _write_config(tmp_path, config=SMALL) -> str:
@@ -55,8 +66,18 @@ def _run(args) -> int:
 
 def test_featurize_mixed_folder_records_failures_and_exact_values(tmp_path, mixed_root, capsys):
     out = tmp_path / "mixed.zarr"
-    code = _run(["--dataset", "gtzan", "--root", str(mixed_root), "--out", str(out),
-                 "--config", _write_config(tmp_path)])
+    code = _run(
+        [
+            "--dataset",
+            "gtzan",
+            "--root",
+            str(mixed_root),
+            "--out",
+            str(out),
+            "--config",
+            _write_config(tmp_path),
+        ]
+    )
     assert code == 3
     printed = capsys.readouterr().out
     assert "2 failed" in printed and "jazz.00054" in printed
@@ -86,8 +107,16 @@ def test_featurize_mixed_folder_records_failures_and_exact_values(tmp_path, mixe
 
 def test_rerun_skips_done_and_retry_failed_retries(tmp_path, mixed_root, capsys):
     out = tmp_path / "resume.zarr"
-    args = ["--dataset", "gtzan", "--root", str(mixed_root), "--out", str(out),
-            "--config", _write_config(tmp_path)]
+    args = [
+        "--dataset",
+        "gtzan",
+        "--root",
+        str(mixed_root),
+        "--out",
+        str(out),
+        "--config",
+        _write_config(tmp_path),
+    ]
     assert _run(args) == 3
     capsys.readouterr()
     assert _run(args) == 3
@@ -146,15 +175,26 @@ def _assert_same_store(a, b):
 
 def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path, demo_root):
     config = _write_config(tmp_path)
-    common = ["--dataset", "gtzan", "--root", str(demo_root), "--config", config,
-              "--workers", "1", "--no-progress"]
+    common = [
+        "--dataset",
+        "gtzan",
+        "--root",
+        str(demo_root),
+        "--config",
+        config,
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
     reference = tmp_path / "reference.zarr"
     assert main([*common, "--out", str(reference)]) == 0
 
     killed = tmp_path / "killed.zarr"
     proc = subprocess.Popen(
         [sys.executable, "-m", "sonicsep.featurize", *common, "--out", str(killed)],
-        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     n_tracks = len(FeatureStore.open(str(reference)).tracks())
     deadline = time.monotonic() + 120
@@ -181,7 +221,9 @@ def test_deterministic_and_fsspec_url(tmp_path, demo_root):
     common = ["--dataset", "gtzan", "--root", str(demo_root), "--config", config, "--limit", "4"]
     assert _run([*common, "--out", str(tmp_path / "a.zarr")]) == 0
     assert _run([*common, "--out", f"file://{tmp_path / 'b.zarr'}"]) == 0
-    _assert_same_store(_store_arrays(tmp_path / "a.zarr"), _store_arrays(f"file://{tmp_path / 'b.zarr'}"))
+    _assert_same_store(
+        _store_arrays(tmp_path / "a.zarr"), _store_arrays(f"file://{tmp_path / 'b.zarr'}")
+    )
 
 
 MEMORY_SCRIPT = """
@@ -198,9 +240,8 @@ def test_sixty_minute_track_streams_under_1_5_gb(tmp_path):
     import pandas as pd
     import soundfile as sf
 
-    from sonicsep.datasets.base import ECHONEST_FEATURES
+    from sonicsep.datasets.base import ECHONEST_FEATURES, Dataset
     from sonicsep.featurize import prepare_store
-    from sonicsep.datasets.base import Dataset
 
     path = tmp_path / "hour.wav"
     rng = np.random.default_rng(0)
@@ -209,14 +250,23 @@ def test_sixty_minute_track_streams_under_1_5_gb(tmp_path):
             t = np.arange(22050 * 60) / 22050
             f.write(0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(t.size))
     hour = FeatureConfig(max_segments=720)
-    tracks = pd.DataFrame({"track_id": ["hour"], "path": [str(path)], "label": [0],
-                           "genre": ["long"], "split": ["train"], "duration": [3600.0],
-                           **{name: [np.nan] for name in ECHONEST_FEATURES}})
+    tracks = pd.DataFrame(
+        {
+            "track_id": ["hour"],
+            "path": [str(path)],
+            "label": [0],
+            "genre": ["long"],
+            "split": ["train"],
+            "duration": [3600.0],
+            **{name: [np.nan] for name in ECHONEST_FEATURES},
+        }
+    )
     dataset = Dataset(name="long", root=tmp_path, genres=("long",), tracks=tracks)
     url = str(tmp_path / "hour.zarr")
     prepare_store(url, dataset, hour, workers=1, overwrite=True)
-    done = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, url], capture_output=True,
-                          text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", MEMORY_SCRIPT, url], capture_output=True, text=True, check=True
+    )
     status, peak = map(int, done.stdout.split())
     assert status == 1, done.stderr
     assert FeatureStore.open(url).tracks()["n_segments"][0] == 720

@@ -19,8 +19,9 @@ from sonicsep.store import (
     track_bytes,
 )
 
-CONFIG = FeatureConfig(n_mels=8, n_mfcc=4, segment_seconds=0.5, max_segments=2, n_fft=256,
-                       hop_length=128)
+CONFIG = FeatureConfig(
+    n_mels=8, n_mfcc=4, segment_seconds=0.5, max_segments=2, n_fft=256, hop_length=128
+)
 ECHONEST = ("energy", "tempo")
 
 
@@ -40,8 +41,13 @@ def _tracks(n):
 
 def _create(url, n=10, tps=4):
     return FeatureStore.create(
-        str(url), dataset="unit", genres=("a", "b"), tracks=_tracks(n), config=CONFIG,
-        summary_names=["x_mean", "x_var", "y_mean"], echonest_names=ECHONEST,
+        str(url),
+        dataset="unit",
+        genres=("a", "b"),
+        tracks=_tracks(n),
+        config=CONFIG,
+        summary_names=["x_mean", "x_var", "y_mean"],
+        echonest_names=ECHONEST,
         tracks_per_shard=tps,
     )
 
@@ -79,7 +85,7 @@ def test_create_lays_out_schema_and_attrs(tmp_path):
 
 def test_create_refuses_existing_without_overwrite(tmp_path):
     _create(tmp_path / "s.zarr")
-    with pytest.raises(Exception):
+    with pytest.raises(StoreError, match="already exists"):
         _create(tmp_path / "s.zarr")
 
 

@@ -58,9 +58,8 @@ from sonicsep.nn.config import (
 from sonicsep.nn.input_map import InputMap
 from sonicsep.nn.input_pipeline import InputPipeline, NormStats, compute_norm_stats
 from sonicsep.nn.models import create_model, model_inputs
-from sonicsep.nn.plots import training_curve_png
 from sonicsep.nn.trained import export_model, load_backbone, with_backbone
-from sonicsep.plots import confusion_matrix_png
+from sonicsep.plots import confusion_matrix_png, training_curve_png
 from sonicsep.store import FeatureStore
 
 EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
