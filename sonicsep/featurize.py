@@ -28,7 +28,7 @@ from sonicsep.datasets import load_dataset
 from sonicsep.datasets.base import ECHONEST_FEATURES
 from sonicsep.errors import SonicSepError, StoreError
 from sonicsep.features import FeatureExtractor
-from sonicsep.store import FAILED, OK, PENDING, FeatureStore, default_tracks_per_shard
+from sonicsep.store import FAILED, OK, FeatureStore, default_tracks_per_shard, needs_work
 
 EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 2, 3
 DEFAULT_STORE = "sonicsep-demo.zarr"
@@ -84,9 +84,9 @@ def featurize_shard(url: str, shard: int, retry_failed: bool = False) -> list[tu
     track_ids = store.strings("track", sl)
     paths = store.strings("path", sl)
     attempted = []
+    todo = needs_work(result.status, retry_failed)
     for i, (track_id, path) in enumerate(zip(track_ids, paths, strict=True)):
-        status = result.status[i]
-        if status == OK or (status == FAILED and not retry_failed):
+        if not todo[i]:
             continue
         result.mel_db[i] = np.nan
         result.mfcc[i] = np.nan
@@ -194,10 +194,7 @@ def run_featurize(
     from tqdm import tqdm
 
     shards = store.shards_to_do(retry_failed)
-    statuses = store.group["status"][:]
-    todo = statuses == PENDING
-    if retry_failed:
-        todo |= statuses == FAILED
+    todo = store.tracks_to_do(retry_failed)
     counts = {"ok": 0, "failed": 0}
     start = time.perf_counter()
     futures = client.map(

@@ -86,6 +86,11 @@ class ShardResult:
         )
 
 
+def needs_work(status: np.ndarray, retry_failed: bool) -> np.ndarray:
+    """Which tracks a run featurizes: pending ones, and failed ones when ``retry_failed``."""
+    return (status == PENDING) | (retry_failed & (status == FAILED))
+
+
 def _power_of_two_floor(x: float) -> int:
     return 1 << max(0, int(math.floor(math.log2(max(x, 1)))))
 
@@ -265,14 +270,14 @@ class FeatureStore:
         start = shard * self.tracks_per_shard
         return slice(start, min(self.n_tracks, start + self.tracks_per_shard))
 
+    def tracks_to_do(self, retry_failed: bool = False) -> np.ndarray:
+        """Boolean mask of the tracks a run must featurize (see :func:`needs_work`)."""
+        return needs_work(self.group["status"][:], retry_failed)
+
     def shards_to_do(self, retry_failed: bool = False) -> list[int]:
-        """Shards with a pending track (or a failed one, when ``retry_failed``)."""
-        status = self.group["status"][:]
-        todo = status == PENDING
-        if retry_failed:
-            todo |= status == FAILED
+        """Shards with a track to featurize."""
         T = self.tracks_per_shard
-        return sorted({int(i) // T for i in np.flatnonzero(todo)})
+        return sorted({int(i) // T for i in np.flatnonzero(self.tracks_to_do(retry_failed))})
 
     def read_shard(self, shard: int) -> ShardResult:
         """The current contents of a shard (to keep its finished tracks on a partial redo)."""
