@@ -30,7 +30,6 @@ object. ``status`` is written last, so a shard killed mid-write stays ``pending`
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import uuid
 from collections.abc import Sequence
@@ -364,6 +363,3 @@ class FeatureStore:
     def counts(self) -> dict[str, int]:
         status = self.group["status"][:]
         return {name: int((status == i).sum()) for i, name in enumerate(STATUSES)}
-
-    def describe(self) -> str:
-        return json.dumps({"url": self.url, **self.counts(), "genres": list(self.genres)})
