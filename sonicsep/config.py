@@ -45,6 +45,20 @@ FMA_STATS = ("mean", "std", "skew", "kurtosis", "median", "min", "max")
 _WINDOWS = ("hann", "hamming", "blackman", "bartlett", "boxcar", "rectangular", "ones")
 
 
+def dataclass_from_dict(cls, data):
+    """Build the config dataclass ``cls`` from a mapping; unknown or bad keys are ConfigErrors."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"a {cls.__name__} must be a mapping, got {type(data).__name__}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} keys {unknown}; known keys: {sorted(known)}")
+    try:
+        return cls(**data)
+    except TypeError as exc:
+        raise ConfigError(f"bad {cls.__name__}: {exc}") from exc
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """Every parameter of feature extraction and segmentation.
@@ -180,16 +194,7 @@ class FeatureConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> FeatureConfig:
-        if not isinstance(data, dict):
-            raise ConfigError(f"a feature config must be a mapping, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown feature config keys {unknown}; known keys: {sorted(known)}")
-        try:
-            return cls(**data)
-        except TypeError as exc:
-            raise ConfigError(f"bad feature config: {exc}") from exc
+        return dataclass_from_dict(cls, data)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from sonicsep.config import dataclass_from_dict
 from sonicsep.errors import ConfigError
 
 MODEL_KINDS = ("mlp", "cnn", "fusion", "resnet50")
@@ -100,7 +101,7 @@ class TrainConfig:
 
     def __post_init__(self):
         if isinstance(self.model, dict):
-            object.__setattr__(self, "model", _from_dict(ModelConfig, self.model))
+            object.__setattr__(self, "model", dataclass_from_dict(ModelConfig, self.model))
         need = _checker(self)
         need(self.feature in FEATURES, "feature", f"must be one of {FEATURES}")
         summary_model = self.model.kind == "mlp"
@@ -136,7 +137,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
-        return _from_dict(cls, data)
+        return dataclass_from_dict(cls, data)
 
 
 def default_config(model: str = "cnn", feature: str | None = None) -> TrainConfig:
@@ -170,16 +171,3 @@ def read_overrides(path: str | Path) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"training config {str(path)!r} must hold a JSON object")
     return data
-
-
-def _from_dict(cls, data):
-    if not isinstance(data, dict):
-        raise ConfigError(f"a {cls.__name__} must be a mapping, got {type(data).__name__}")
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"unknown {cls.__name__} keys {unknown}; known keys: {sorted(known)}")
-    try:
-        return cls(**data)
-    except TypeError as exc:
-        raise ConfigError(f"bad {cls.__name__}: {exc}") from exc
