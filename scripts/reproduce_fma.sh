@@ -22,44 +22,13 @@
 # A rerun resumes: featurize skips finished tracks and training continues from its last epoch.
 set -euo pipefail
 
-usage() {
-    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
-    exit 2
-}
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 [ $# -ge 1 ] && [ $# -le 2 ] || usage
 FMA_DIR=$1
 SUBSET=${2:-small}
 case $SUBSET in small | medium | large) ;; *) echo "error: unknown subset '$SUBSET'" >&2; usage ;; esac
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-if [ -z "${PYTHON:-}" ]; then
-    if [ -x "$REPO/.venv/bin/python" ]; then PYTHON=$REPO/.venv/bin/python; else PYTHON=python; fi
-fi
-PY=$PYTHON
 OUT=${OUT:-fma-$SUBSET-results}
-WORKERS=${WORKERS:-4}
 STORE=$OUT/fma_$SUBSET.zarr
-
-# Run one step; exit status 3 means "some items failed, the rest was saved" (FMA has clips that
-# do not decode), so the reproduction goes on. Anything else non-zero stops it.
-step() {
-    local title=$1 status=0
-    shift
-    echo "== $title" >&2
-    "$@" || status=$?
-    if [ "$status" -eq 3 ]; then
-        echo "   ($title: some items failed, see above; going on)" >&2
-    elif [ "$status" -ne 0 ]; then
-        echo "error: $title failed (exit status $status): $*" >&2
-        exit "$status"
-    fi
-}
-
-FEATURIZE_OPTS=()
-if [ -n "${FEATURE_CONFIG:-}" ]; then FEATURIZE_OPTS+=(--config "$FEATURE_CONFIG"); fi
-TRAIN_OPTS=()
-if [ -n "${EPOCHS:-}" ]; then TRAIN_OPTS+=(--epochs "$EPOCHS"); fi
-if [ -n "${TRAIN_CONFIG:-}" ]; then TRAIN_OPTS+=(--config "$TRAIN_CONFIG"); fi
-read -r -a BENCHMARK_OPTS <<< "${BENCHMARK_ARGS:-}"
 
 mkdir -p "$OUT"
 step "featurize $FMA_DIR ($SUBSET)" "$PY" -m sonicsep.featurize --dataset fma --root "$FMA_DIR" \

@@ -25,47 +25,17 @@
 # A rerun resumes: featurize skips finished tracks and training continues from its last epoch.
 set -euo pipefail
 
-usage() {
-    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
-    exit 2
-}
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 [ $# -ge 1 ] && [ $# -le 2 ] || usage
 GTZAN_DIR=$1
 FMA_PRETRAINED=${2:-${FMA_PRETRAINED:-}}
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-if [ -z "${PYTHON:-}" ]; then
-    if [ -x "$REPO/.venv/bin/python" ]; then PYTHON=$REPO/.venv/bin/python; else PYTHON=python; fi
-fi
-PY=$PYTHON
 OUT=${OUT:-gtzan-results}
-WORKERS=${WORKERS:-4}
 SPLIT=${SPLIT:-random}
 TRANSFER_MODES=${TRANSFER_MODES:-head full}
 STORE=$OUT/gtzan.zarr
 
-# Run one step; exit status 3 means "some items failed, the rest was saved" (GTZAN holds an
-# undecodable file), so the reproduction goes on. Anything else non-zero stops it.
-step() {
-    local title=$1 status=0
-    shift
-    echo "== $title" >&2
-    "$@" || status=$?
-    if [ "$status" -eq 3 ]; then
-        echo "   ($title: some items failed, see above; going on)" >&2
-    elif [ "$status" -ne 0 ]; then
-        echo "error: $title failed (exit status $status): $*" >&2
-        exit "$status"
-    fi
-}
-
-FEATURIZE_OPTS=()
-if [ -n "${FEATURE_CONFIG:-}" ]; then FEATURIZE_OPTS+=(--config "$FEATURE_CONFIG"); fi
-TRAIN_OPTS=()
-if [ -n "${EPOCHS:-}" ]; then TRAIN_OPTS+=(--epochs "$EPOCHS"); fi
-TRANSFER_OPTS=(${TRAIN_OPTS[@]+"${TRAIN_OPTS[@]}"})
-if [ -n "${TRAIN_CONFIG:-}" ]; then TRAIN_OPTS+=(--config "$TRAIN_CONFIG"); fi
+TRANSFER_OPTS=(${EPOCH_OPTS[@]+"${EPOCH_OPTS[@]}"})
 if [ -n "${TRANSFER_CONFIG:-}" ]; then TRANSFER_OPTS+=(--config "$TRANSFER_CONFIG"); fi
-read -r -a BENCHMARK_OPTS <<< "${BENCHMARK_ARGS:-}"
 
 mkdir -p "$OUT"
 step "featurize $GTZAN_DIR" "$PY" -m sonicsep.featurize --dataset gtzan --root "$GTZAN_DIR" \
