@@ -26,7 +26,7 @@ from sonicsep.audio import iter_segments
 from sonicsep.config import FeatureConfig
 from sonicsep.datasets import load_dataset
 from sonicsep.datasets.base import ECHONEST_FEATURES
-from sonicsep.errors import SonicSepError, StoreError
+from sonicsep.errors import ParameterError, SonicSepError, StoreError
 from sonicsep.features import FeatureExtractor
 from sonicsep.store import FAILED, OK, FeatureStore, default_tracks_per_shard, needs_work
 
@@ -220,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", help="dataset folder (default for demo: a generated corpus)")
     p.add_argument("--subset", choices=("small", "medium", "large"), default="small")
     p.add_argument("--split", help="split mode: gtzan random|filtered|stratified (default random)")
+    p.add_argument("--tracks-csv", help="FMA: tracks.csv (default ROOT/fma_metadata/tracks.csv)")
+    p.add_argument("--echonest-csv", help="FMA: echonest.csv (default: beside tracks.csv)")
+    p.add_argument("--audio-dir", help="FMA: audio folder (default ROOT/fma_SUBSET)")
     p.add_argument("--out", default=DEFAULT_STORE, help="store path or fsspec URL")
     p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
     p.add_argument("--scheduler", help="address of an existing dask.distributed scheduler")
@@ -229,6 +232,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-failed", action="store_true", help="retry tracks that failed before")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
+
+
+def _fma_options(args) -> dict:
+    """The FMA file overrides given on the command line (an error for other datasets)."""
+    given = {
+        key: value
+        for key, value in (
+            ("tracks_csv", args.tracks_csv),
+            ("echonest_csv", args.echonest_csv),
+            ("audio_dir", args.audio_dir),
+        )
+        if value is not None
+    }
+    if given and args.dataset != "fma":
+        flags = ", ".join("--" + key.replace("_", "-") for key in given)
+        raise ParameterError(f"{flags} only apply to --dataset fma, not {args.dataset!r}")
+    return given
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -241,7 +261,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         config = FeatureConfig.from_file(args.config) if args.config else FeatureConfig()
-        dataset = load_dataset(args.dataset, root=args.root, subset=args.subset, split=args.split)
+        dataset = load_dataset(
+            args.dataset, root=args.root, subset=args.subset, split=args.split, **_fma_options(args)
+        )
         if args.limit is not None:
             dataset = dataclasses.replace(dataset, tracks=dataset.tracks.head(args.limit))
         url = _store_url(args.out)

@@ -271,3 +271,36 @@ def test_sixty_minute_track_streams_under_1_5_gb(tmp_path):
     assert status == 1, done.stderr
     assert FeatureStore.open(url).tracks()["n_segments"][0] == 720
     assert peak < 1.5 * 2**30, f"peak RSS {peak / 2**20:.0f} MiB"
+
+
+def test_real_fma_metadata_records_missing_audio_and_featurizes_the_rest(
+    tmp_path, fma_root, capsys
+):
+    """The real tracks_head682.csv: 58 small-subset tracks, only 000002's audio is on disk."""
+    out = tmp_path / "fma.zarr"
+    code = _run(
+        [
+            "--dataset",
+            "fma",
+            "--root",
+            str(fma_root),
+            "--out",
+            str(out),
+            "--tracks-csv",
+            str(fma_root / "fma_metadata/tracks_head682.csv"),
+            "--config",
+            _write_config(tmp_path),
+        ]
+    )
+    assert code == 3
+    tracks = FeatureStore.open(str(out)).tracks().set_index("track_id")
+    assert len(tracks) == 58
+    assert tracks.loc["000002", "status"] == "ok" and tracks.loc["000002", "genre"] == "Hip-Hop"
+    failed = tracks[tracks["status"] == "failed"]
+    assert len(failed) == 57 and failed["error"].str.contains("does not exist").all()
+    assert "57 failed" in capsys.readouterr().out
+
+
+def test_fma_options_are_refused_for_other_datasets(capsys):
+    assert _run(["--dataset", "demo", "--tracks-csv", "x.csv"]) == 2
+    assert "--tracks-csv only apply to --dataset fma" in capsys.readouterr().err
