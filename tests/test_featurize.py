@@ -60,24 +60,17 @@ def mixed_root(tmp_path_factory, shared_data) -> Path:
     return root
 
 
+def _gtzan_args(root, out, config_file) -> list[str]:
+    return ["--dataset", "gtzan", "--root", str(root), "--out", str(out), "--config", config_file]
+
+
 def _run(args) -> int:
     return main([*args, "--no-progress", "--workers", "1"])
 
 
 def test_featurize_mixed_folder_records_failures_and_exact_values(tmp_path, mixed_root, capsys):
     out = tmp_path / "mixed.zarr"
-    code = _run(
-        [
-            "--dataset",
-            "gtzan",
-            "--root",
-            str(mixed_root),
-            "--out",
-            str(out),
-            "--config",
-            _write_config(tmp_path),
-        ]
-    )
+    code = _run(_gtzan_args(mixed_root, out, _write_config(tmp_path)))
     assert code == 3
     printed = capsys.readouterr().out
     assert "2 failed" in printed and "jazz.00054" in printed
@@ -107,16 +100,7 @@ def test_featurize_mixed_folder_records_failures_and_exact_values(tmp_path, mixe
 
 def test_rerun_skips_done_and_retry_failed_retries(tmp_path, mixed_root, capsys):
     out = tmp_path / "resume.zarr"
-    args = [
-        "--dataset",
-        "gtzan",
-        "--root",
-        str(mixed_root),
-        "--out",
-        str(out),
-        "--config",
-        _write_config(tmp_path),
-    ]
+    args = _gtzan_args(mixed_root, out, _write_config(tmp_path))
     assert _run(args) == 3
     capsys.readouterr()
     assert _run(args) == 3
@@ -127,11 +111,11 @@ def test_rerun_skips_done_and_retry_failed_retries(tmp_path, mixed_root, capsys)
 
 def test_rerun_with_another_config_is_a_usage_error(tmp_path, mixed_root, capsys):
     out = tmp_path / "cfg.zarr"
-    base = ["--dataset", "gtzan", "--root", str(mixed_root), "--out", str(out)]
-    assert _run([*base, "--config", _write_config(tmp_path), "--limit", "1"]) == 0
+    assert _run([*_gtzan_args(mixed_root, out, _write_config(tmp_path)), "--limit", "1"]) == 0
     other = tmp_path / "other"
     other.mkdir()
-    code = _run([*base, "--config", _write_config(other, SMALL.replace(n_mels=64)), "--limit", "1"])
+    other_config = _write_config(other, SMALL.replace(n_mels=64))
+    code = _run([*_gtzan_args(mixed_root, out, other_config), "--limit", "1"])
     assert code == 2
     assert "different feature config" in capsys.readouterr().err
 
