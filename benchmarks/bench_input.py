@@ -32,8 +32,8 @@ from bench_train import time_train_step  # noqa: E402
 
 from sonicsep.config import FeatureConfig  # noqa: E402
 from sonicsep.nn.config import default_config, with_overrides  # noqa: E402
-from sonicsep.nn.input_pipeline import InputPipeline, compute_norm_stats  # noqa: E402
-from sonicsep.nn.train import train_and_evaluate  # noqa: E402
+from sonicsep.nn.input_pipeline import compute_norm_stats  # noqa: E402
+from sonicsep.nn.train import train_and_evaluate, training_pipeline  # noqa: E402
 from sonicsep.store import FeatureStore  # noqa: E402
 from tests.synthetic_store import make_synthetic_store  # noqa: E402
 
@@ -55,15 +55,7 @@ def open_or_make_store(url: str, tracks_per_genre: int, scratch: Path) -> Featur
 
 def time_input(store: FeatureStore, config, stats, passes: int) -> dict:
     """Segments/s of shuffled training passes through the pipeline, nothing consuming them."""
-    pipeline = InputPipeline(
-        store,
-        config.feature,
-        stats,
-        config.batch_size,
-        seed=config.seed,
-        shuffle_buffer=config.shuffle_buffer,
-        prefetch=config.prefetch,
-    )
+    pipeline = training_pipeline(store, config, stats)
     start = time.perf_counter()
     batches = 0
     for epoch in range(1, passes + 1):

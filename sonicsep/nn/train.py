@@ -387,6 +387,20 @@ def train_epoch(train_fn, state, pipeline: InputPipeline, epoch: int, sharding, 
 
 
 # ---------------------------------------------------------------------- the loop
+def training_pipeline(store, config: TrainConfig, stats, input_map=None) -> InputPipeline:
+    """The input pipeline a run of ``config`` trains from (also timed by bench_input.py)."""
+    return InputPipeline(
+        store,
+        config.feature,
+        stats,
+        config.batch_size,
+        seed=config.seed,
+        shuffle_buffer=config.shuffle_buffer,
+        prefetch=config.prefetch,
+        input_map=input_map,
+    )
+
+
 def fit(
     config: TrainConfig,
     workdir: str | Path,
@@ -412,16 +426,7 @@ def fit(
             f"invalid batch_size={config.batch_size}: must be a multiple of the {mesh.size} "
             "devices the batch is split over"
         )
-    pipeline = InputPipeline(
-        store,
-        config.feature,
-        stats,
-        config.batch_size,
-        seed=config.seed,
-        shuffle_buffer=config.shuffle_buffer,
-        prefetch=config.prefetch,
-        input_map=input_map,
-    )
+    pipeline = training_pipeline(store, config, stats, input_map)
     for split in ("train", "val"):
         if pipeline.n_segments(split) == 0:
             raise StoreError(f"{store.url} has no valid {split} segments to train on")
