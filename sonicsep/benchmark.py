@@ -25,10 +25,9 @@ from pathlib import Path
 from sonicsep import classical
 from sonicsep.errors import ParameterError, SonicSepError
 from sonicsep.plots import confusion_matrix_png, tsne_png
-from sonicsep.store import SPLITS, FeatureStore
+from sonicsep.store import DEFAULT_STORE, SPLITS, FeatureStore
 
 EXIT_OK, EXIT_USAGE, EXIT_NOTHING = 0, 2, 3
-DEFAULT_STORE = "sonicsep-demo.zarr"
 DEFAULT_OUT = "classical-results"
 TSNE_MAX_POINTS = 2000
 METHOD_TITLES = {

@@ -28,10 +28,16 @@ from sonicsep.datasets import load_dataset
 from sonicsep.datasets.base import ECHONEST_FEATURES
 from sonicsep.errors import ParameterError, SonicSepError, StoreError
 from sonicsep.features import FeatureExtractor
-from sonicsep.store import FAILED, OK, FeatureStore, default_tracks_per_shard, needs_work
+from sonicsep.store import (
+    DEFAULT_STORE,
+    FAILED,
+    OK,
+    FeatureStore,
+    default_tracks_per_shard,
+    needs_work,
+)
 
 EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 2, 3
-DEFAULT_STORE = "sonicsep-demo.zarr"
 SEGMENT_BATCH = 32
 
 

@@ -33,10 +33,9 @@ import numpy as np
 
 from sonicsep.errors import SonicSepError, StoreError
 from sonicsep.featurize import featurize_track
-from sonicsep.store import FeatureStore
+from sonicsep.store import DEFAULT_STORE, FeatureStore
 
 EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 2, 3
-DEFAULT_STORE = "sonicsep-demo.zarr"
 INDEX_SUFFIX = ".similar"
 
 

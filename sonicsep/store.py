@@ -45,6 +45,8 @@ from sonicsep.datasets.base import SPLITS
 from sonicsep.errors import StoreError
 
 SCHEMA_VERSION = 1
+# Where featurize writes the demo corpus and where benchmark/similar look by default.
+DEFAULT_STORE = "sonicsep-demo.zarr"
 STATUSES = ("pending", "ok", "failed")
 PENDING, OK, FAILED = range(3)
 
