@@ -23,11 +23,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from sonicsep import classical
-from sonicsep.errors import ParameterError, SonicSepError
+from sonicsep.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, ParameterError, SonicSepError
 from sonicsep.plots import confusion_matrix_png, tsne_png
 from sonicsep.store import DEFAULT_STORE, SPLITS, FeatureStore
 
-EXIT_OK, EXIT_USAGE, EXIT_NOTHING = 0, 2, 3
+# Every requested feature set was skipped (notes say why); nothing was benchmarked.
+EXIT_NOTHING = EXIT_PARTIAL
 DEFAULT_OUT = "classical-results"
 TSNE_MAX_POINTS = 2000
 METHOD_TITLES = {

@@ -7,6 +7,10 @@ name the offending parameter, file or column and say what to do about it.
 
 from __future__ import annotations
 
+# Exit codes of every command-line job: success; usage error (bad arguments, missing input);
+# some items failed but the rest was saved/answered.
+EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 2, 3
+
 
 class SonicSepError(Exception):
     """Base class of every error SonicSep raises on purpose."""

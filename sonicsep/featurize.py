@@ -26,7 +26,14 @@ from sonicsep.audio import iter_segments
 from sonicsep.config import FeatureConfig
 from sonicsep.datasets import load_dataset
 from sonicsep.datasets.base import ECHONEST_FEATURES
-from sonicsep.errors import ParameterError, SonicSepError, StoreError
+from sonicsep.errors import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_USAGE,
+    ParameterError,
+    SonicSepError,
+    StoreError,
+)
 from sonicsep.features import FeatureExtractor
 from sonicsep.store import (
     DEFAULT_STORE,
@@ -37,7 +44,6 @@ from sonicsep.store import (
     needs_work,
 )
 
-EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 2, 3
 SEGMENT_BATCH = 32
 
 

@@ -36,11 +36,10 @@ import numpy as np
 
 from sonicsep import classical
 from sonicsep.config import FeatureConfig
-from sonicsep.errors import ModelError, SonicSepError
+from sonicsep.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, ModelError, SonicSepError
 from sonicsep.features import FeatureExtractor
 from sonicsep.featurize import featurize_track
 
-EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 2, 3
 DEFAULT_MAX_SECONDS = 600.0
 DEFAULT_TOP = 3
 

@@ -42,11 +42,10 @@ from matplotlib.figure import Figure
 
 from sonicsep import __version__, audio
 from sonicsep.benchmark import METHOD_TITLES
-from sonicsep.errors import ParameterError, SonicSepError
+from sonicsep.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, ParameterError, SonicSepError
 from sonicsep.plots import confusion_matrix_png, training_curve_png, tsne_png
 from sonicsep.store import SPLITS, STATUSES, FeatureStore
 
-EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 2, 3
 EXAMPLE_DPI = 90
 TSNE_POINTS = 2000
 RESULT_COLUMNS = ("val segment", "val track", "test segment", "test track")

@@ -31,11 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from sonicsep.errors import SonicSepError, StoreError
+from sonicsep.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, SonicSepError, StoreError
 from sonicsep.featurize import featurize_track
 from sonicsep.store import DEFAULT_STORE, FeatureStore
 
-EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 2, 3
 INDEX_SUFFIX = ".similar"
 
 

@@ -46,7 +46,7 @@ from flax.training import train_state
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from sonicsep.errors import ParameterError, SonicSepError, StoreError
+from sonicsep.errors import EXIT_OK, EXIT_USAGE, ParameterError, SonicSepError, StoreError
 from sonicsep.nn.config import (
     FEATURES,
     MODEL_KINDS,
@@ -62,7 +62,7 @@ from sonicsep.nn.trained import export_model, load_backbone, with_backbone
 from sonicsep.plots import confusion_matrix_png, training_curve_png
 from sonicsep.store import FeatureStore
 
-EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
+EXIT_INTERRUPTED = 130  # Ctrl-C; rerunning resumes
 DEVICE_KEYS = ("x", "label", "echonest", "echonest_mask", "weight")
 # Config fields that do not change results, so a resumed run may differ in them.
 RESUME_FREE_FIELDS = ("prefetch",)
