@@ -73,6 +73,7 @@ def time_sonicsep(root: Path, out: Path, workers: int, config: FeatureConfig) ->
 
 
 def time_decode(paths: list[Path], config: FeatureConfig) -> float:
+    load(paths[0], sr=config.sr)  # warm-up (imports, the Numba downmix kernel)
     t0 = time.perf_counter()
     for path in paths:
         load(path, sr=config.sr)
@@ -113,7 +114,7 @@ def bench_format(fmt: str, source: Path, n_tracks: int, n_librosa: int, work: Pa
     config = FeatureConfig()
     root = make_layout(work / fmt, source, n_tracks)
     paths = sorted(root.glob("genres/*/*"))
-    decode = time_decode(paths[: max(n_librosa, 20)], config)
+    decode = time_decode(paths[: max(n_librosa, 64)], config)
     librosa_rate = time_librosa(paths[:n_librosa], config)
     one = time_sonicsep(root, work / f"{fmt}-1.zarr", 1, config)
     two = time_sonicsep(root, work / f"{fmt}-2.zarr", 2, config)

@@ -8,5 +8,6 @@
 - ``filterbanks``: mel (HTK/Slaney) and chroma filterbanks, their sparse spans.
 - ``spectral``: filterbank products and per-frame spectral descriptors.
 - ``temporal``: RMS, zero-crossing rate, amplitude envelope, onset-strength filters.
+- ``pcm``: stereo downmix of decoded blocks with a finiteness check.
 - ``db``, ``dct``, ``stats``: decibels, cepstral DCT bases and lifter, summary statistics.
 """

@@ -281,16 +281,23 @@ class FeatureStore:
         return sorted({int(i) // T for i in np.flatnonzero(self.tracks_to_do(retry_failed))})
 
     def read_shard(self, shard: int) -> ShardResult:
-        """The current contents of a shard (to keep its finished tracks on a partial redo)."""
+        """The current contents of a shard (to keep its finished tracks on a partial redo).
+
+        A shard whose tracks are all pending has nothing to keep: it comes back as
+        :meth:`ShardResult.empty` without reading (and decompressing) the feature arrays.
+        """
         sl = self.shard_slice(shard)
         g = self.group
+        status = g["status"][sl]
+        if (status == PENDING).all():
+            return ShardResult.empty(len(status), self.config, len(self.summary_names))
         return ShardResult(
             mel_db=g["mel_db"][sl],
             mfcc=g["mfcc"][sl],
             summary=g["summary"][sl],
             mask=g["mask"][sl],
             n_segments=g["n_segments"][sl],
-            status=g["status"][sl],
+            status=status,
             error=self.strings("error", sl),
         )
 

@@ -182,12 +182,45 @@ def test_missing_file_and_directory(tmp_path):
         audio.stream(tmp_path)
 
 
-def test_non_finite_samples(tmp_path):
-    y = np.zeros(500, dtype=np.float32)
-    y[123] = np.nan
-    path = _write_wav(tmp_path / "nan.wav", y, 22050, subtype="FLOAT")
-    with pytest.raises(DecodeError, match="non-finite"):
-        audio.load(path)
+@pytest.mark.parametrize("channels", [1, 2, 3])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_samples(tmp_path, channels, bad):
+    # The bad sample sits in the second block the streaming reader takes.
+    y = np.zeros((audio._READ_FRAMES + 500, channels), dtype=np.float32)
+    y[audio._READ_FRAMES + 123, channels - 1] = bad
+    path = _write_wav(tmp_path / "bad.wav", y, 22050, subtype="FLOAT")
+    for kwargs in ({}, {"mono": False}):
+        with pytest.raises(DecodeError, match="non-finite"):
+            audio.load(path, **kwargs)
+        with pytest.raises(DecodeError, match="non-finite"):
+            list(audio.stream(path, **kwargs))
+
+
+def test_soundfile_own_read_gives_the_same_samples(fma_mp3, monkeypatch):
+    """Without soundfile's cffi handles, its public read() takes over, to the same samples."""
+    fast_load = audio.load(fma_mp3, sr=None, mono=False, offset=1.0, duration=4.0)[0]
+    fast_stream = np.concatenate(list(audio.stream(fma_mp3, duration=4.0)))
+    monkeypatch.setattr(audio, "_SF_LIB", None)
+    np.testing.assert_array_equal(
+        audio.load(fma_mp3, sr=None, mono=False, offset=1.0, duration=4.0)[0], fast_load
+    )
+    np.testing.assert_array_equal(np.concatenate(list(audio.stream(fma_mp3, duration=4.0))),
+                                  fast_stream)
+
+
+def test_read_error_mid_file_names_the_file(tmp_path, monkeypatch, stereo_wav):
+    """A libsndfile error reported after a read surfaces as that file's DecodeError."""
+    class FailingLib:  # libsndfile, but every read reports error 1 afterwards
+        def __getattr__(self, name):
+            return getattr(audio.sf._snd, name)
+
+        @staticmethod
+        def sf_error(handle):
+            return 1
+
+    monkeypatch.setattr(audio, "_SF_LIB", FailingLib())
+    with pytest.raises(DecodeError, match="stereo.wav.*soundfile: LibsndfileError"):
+        audio.load(stereo_wav)
 
 
 def test_offset_past_the_end(gtzan_wav):

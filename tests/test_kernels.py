@@ -22,6 +22,7 @@ from sonicsep.kernels import (
     filterbanks,
     framing,
     memory,
+    pcm,
     spectral,
     stats,
     temporal,
@@ -285,3 +286,21 @@ def test_even_length_median_averages_middle_values():
     out = np.empty((1, 1))
     stats.summarize_rows(np.array([[4.0, 1.0, 3.0, 2.0]]), np.array([5]), 1e-15, out)
     assert out[0, 0] == 2.5
+
+
+# --------------------------------------------------------------------------- pcm
+@FAST
+@given(
+    n=st.integers(0, 300),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    bad=st.sampled_from([None, np.nan, np.inf, -np.inf]),
+    where=st.integers(0, 10**6),
+)
+def test_downmix_stereo_is_librosas_mean_and_flags_non_finite(n, dtype, bad, where):
+    frames = np.random.default_rng(n).uniform(-1, 1, (n, 2)).astype(dtype)
+    if bad is not None and n:
+        frames.flat[where % frames.size] = bad
+    out = np.empty(n, dtype=dtype)
+    finite = pcm.downmix_stereo(frames, out)
+    np.testing.assert_array_equal(out, np.mean(frames.T, axis=0))  # librosa.to_mono
+    assert finite == (bad is None or n == 0)
