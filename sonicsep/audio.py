@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +39,8 @@ AUDIO_EXTENSIONS = (".wav", ".mp3", ".ogg", ".flac", ".au")
 
 # Native frames per read when streaming: bounds memory whatever the file's length.
 _READ_FRAMES = 1 << 16
-# soxr's quality name that librosa 0.11 uses by default (res_type='soxr_hq').
-_SOXR_QUALITY = "soxr_hq"
+# librosa 0.11's default resampler (res_type='soxr_hq'): soxr's 'HQ' quality.
+_SOXR_QUALITY = "HQ"
 
 
 @dataclass(frozen=True)
@@ -331,16 +332,10 @@ def load(path, sr=22050, mono=True, offset=0.0, duration=None, dtype=np.float32)
     _validate(sr, offset, duration, dtype)
     decoder = _open(path)
     native_sr = decoder.info.samplerate
-    start, stop = _window(native_sr, offset, duration)
-    blocks = list(_checked_blocks(decoder, start, stop, dtype, _READ_FRAMES, mono))
-    if not blocks:
-        raise _no_samples(decoder, offset)
-    y = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
-    if sr is None or sr == native_sr:
-        return _channels_first(y).astype(dtype, copy=False), (native_sr if sr is None else sr)
-    resampled = soxr.resample(np.ascontiguousarray(y), native_sr, sr, quality=_SOXR_QUALITY)
-    y = _fix_length(resampled, _resampled_length(len(y), native_sr, sr))
-    return _channels_first(y).astype(dtype, copy=False), sr
+    # One block of everything: the streaming resampler gives the same samples as resampling
+    # the whole signal, from cache-sized pieces, without a copy of the native-rate signal.
+    (y,) = _stream(decoder, sr, sys.maxsize, mono, offset, duration, np.dtype(dtype))
+    return y, (native_sr if sr is None else sr)
 
 
 def stream(path, sr=22050, block_samples=1 << 16, mono=True, offset=0.0, duration=None,
@@ -369,7 +364,7 @@ def _stream(decoder: _Decoder, sr, block_samples, mono, offset, duration, dtype)
     channels = 1 if mono else decoder.info.channels
     resampler = None
     if sr is not None and sr != native_sr:
-        resampler = soxr.ResampleStream(native_sr, sr, channels, dtype=dtype, quality="HQ")
+        resampler = soxr.ResampleStream(native_sr, sr, channels, dtype=dtype, quality=_SOXR_QUALITY)
     pending: list[np.ndarray] = []  # resampled samples not yet yielded, time on axis 0
     n_pending = n_native = n_out = 0
     blocks = _checked_blocks(decoder, start, stop, dtype, _READ_FRAMES, mono)
@@ -392,10 +387,10 @@ def _stream(decoder: _Decoder, sr, block_samples, mono, offset, duration, dtype)
         if resampler is not None:
             empty = np.zeros((0,) if mono else (0, channels), dtype=dtype)
             pending.append(resampler.resample_chunk(empty, last=True))
-            tail = np.concatenate(pending)
-            # soxr yields at most ceil(n * ratio) samples; pad like load's fix_length does.
-            pending = [_fix_length(tail, _resampled_length(n_native, native_sr, sr) - n_out)]
         tail = np.concatenate(pending)
+        if resampler is not None:
+            # soxr yields at most ceil(n * ratio) samples; pad like load's fix_length does.
+            tail = _fix_length(tail, _resampled_length(n_native, native_sr, sr) - n_out)
         for first in range(0, len(tail), block_samples):
             yield _channels_first(tail[first:first + block_samples])
     finally:
