@@ -229,6 +229,24 @@ def test_detrend_matches_lfilter():
 )
 @FAST
 def test_rms_and_zcr_match_framed_references(n, frame_length, hop, center):
+    _check_rms_and_zcr(n, frame_length, hop, center)
+
+
+@given(
+    n=st.integers(1, 3000),
+    frame_and_hop=st.sampled_from([(8, 1), (8, 2), (8, 4), (256, 64), (256, 128),
+                                   (2048, 512)]),
+    center=st.booleans(),
+)
+@FAST
+def test_rms_and_zcr_from_whole_hops_match_framed_references(n, frame_and_hop, center):
+    """Frames that are runs of whole hops (librosa's 2048 / 512) take the per-hop path."""
+    frame_length, hop = frame_and_hop
+    assert temporal._hop_aligned(frame_length, hop, frame_length // 2)
+    _check_rms_and_zcr(n, frame_length, hop, center)
+
+
+def _check_rms_and_zcr(n, frame_length, hop, center):
     if not center and n < frame_length:
         return
     rng = np.random.default_rng(n)
