@@ -137,7 +137,7 @@ def bench_format(
     ]
     decode, librosa_rate, one, two = (max(rates) for rates in zip(*rounds, strict=True))
     return {
-        "repeats": repeats,
+        "rounds_decode_librosa_1_2_tracks_s": rounds,
         "tracks": n_tracks,
         "sonicsep_1_worker_tracks_s": one,
         "sonicsep_2_workers_tracks_s": two,

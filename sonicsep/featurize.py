@@ -12,6 +12,7 @@ Exit codes: 0 every track succeeded, 2 usage error, 3 some tracks failed (the re
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import os
@@ -185,17 +186,24 @@ WORKER_ENV = {
 }
 
 
-def _client(workers: int, scheduler: str | None):
+@contextlib.contextmanager
+def _client(workers: int, scheduler: str | None) -> Iterator:
+    """A client of the cluster at ``scheduler``, or of a LocalCluster of ``workers``
+    single-threaded processes that is shut down on exit (closing a client leaves a cluster
+    it was handed running, with its worker processes)."""
     import dask
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
-        return Client(scheduler)
+        with Client(scheduler) as client:
+            yield client
+        return
     with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENV}):
         cluster = LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
         )
-    return Client(cluster)
+    with cluster, Client(cluster) as client:
+        yield client
 
 
 def run_featurize(

@@ -109,6 +109,19 @@ def test_rerun_skips_done_and_retry_failed_retries(tmp_path, mixed_root, capsys)
     assert "this run: 0 ok, 2 failed" in capsys.readouterr().out
 
 
+def test_local_cluster_processes_end_with_the_run(tmp_path, mixed_root):
+    """The LocalCluster a run starts is shut down with it: no worker process outlives it."""
+    import psutil
+
+    def workers():
+        return {p.pid for p in psutil.Process().children(recursive=True)
+                if "spawn_main" in " ".join(p.cmdline())}
+
+    before = workers()
+    assert _run(_gtzan_args(mixed_root, tmp_path / "s.zarr", _write_config(tmp_path))) == 3
+    assert workers() - before == set()
+
+
 def test_rerun_with_another_config_is_a_usage_error(tmp_path, mixed_root, capsys):
     out = tmp_path / "cfg.zarr"
     assert _run([*_gtzan_args(mixed_root, out, _write_config(tmp_path)), "--limit", "1"]) == 0
