@@ -122,14 +122,20 @@ def test_local_cluster_processes_end_with_the_run(tmp_path, mixed_root):
     assert workers() - before == set()
 
 
-def test_existing_cluster_through_scheduler_is_used_and_left_running(tmp_path, mixed_root):
+def test_existing_cluster_through_scheduler_is_used_and_left_running(
+    tmp_path, mixed_root, capsys
+):
     from dask.distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                       dashboard_address=":0") as cluster:
         out = tmp_path / "remote.zarr"
         args = _gtzan_args(mixed_root, out, _write_config(tmp_path))
-        assert main([*args, "--no-progress", "--scheduler", cluster.scheduler_address]) == 3
+        assert main([*args, "--scheduler", cluster.scheduler_address]) == 3
+        progress = capsys.readouterr().err  # the dashboard address, then the progress bar
+        assert "Dask dashboard: http" in progress
+        assert "5/5" in progress and "done=3" in progress and "failed=2" in progress
+        assert "tracks_s=" in progress
         assert FeatureStore.open(str(out)).counts() == {"pending": 0, "ok": 3, "failed": 2}
         assert "featurize_shard" in cluster.scheduler.task_prefixes  # the work ran here
         with Client(cluster.scheduler_address) as client:  # the user's cluster still serves
