@@ -15,6 +15,7 @@ import pytest
 
 from sonicsep.audio import load, segment
 from sonicsep.config import FeatureConfig
+from sonicsep.datasets import DatasetWarning
 from sonicsep.features import FeatureExtractor, melspectrogram, power_to_db
 from sonicsep.featurize import main
 from sonicsep.store import FeatureStore
@@ -295,20 +296,21 @@ def test_real_fma_metadata_records_missing_audio_and_featurizes_the_rest(
 ):
     """The real tracks_head682.csv: 58 small-subset tracks, only 000002's audio is on disk."""
     out = tmp_path / "fma.zarr"
-    code = _run(
-        [
-            "--dataset",
-            "fma",
-            "--root",
-            str(fma_root),
-            "--out",
-            str(out),
-            "--tracks-csv",
-            str(fma_root / "fma_metadata/tracks_head682.csv"),
-            "--config",
-            _write_config(tmp_path),
-        ]
-    )
+    with pytest.warns(DatasetWarning, match="57 of 58 FMA small audio files are missing"):
+        code = _run(
+            [
+                "--dataset",
+                "fma",
+                "--root",
+                str(fma_root),
+                "--out",
+                str(out),
+                "--tracks-csv",
+                str(fma_root / "fma_metadata/tracks_head682.csv"),
+                "--config",
+                _write_config(tmp_path),
+            ]
+        )
     assert code == 3
     tracks = FeatureStore.open(str(out)).tracks().set_index("track_id")
     assert len(tracks) == 58
