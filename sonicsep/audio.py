@@ -456,17 +456,20 @@ def iter_segments(path, config: FeatureConfig, dtype=np.float32) -> Iterator[np.
 
 def _segments_of_blocks(blocks, config: FeatureConfig, dtype) -> Iterator[np.ndarray]:
     length, hop = config.segment_samples, config.segment_hop_samples
+    # Streamed blocks are fresh arrays and nothing writes into them, so a segment can be a
+    # view of one; only overlapping segments (hop < length) share samples and are copied.
+    overlapping = hop < length
     buffer = np.zeros(0, dtype=dtype)
     buffer_start = next_start = n_yielded = 0  # absolute sample positions and count
     try:
         for block in blocks:
-            buffer = np.concatenate([buffer, block])
+            buffer = np.concatenate([buffer, block]) if len(buffer) else block
             while True:
                 skip = min(next_start - buffer_start, len(buffer))  # gap when hop > length
                 buffer, buffer_start = buffer[skip:], buffer_start + skip
                 if buffer_start < next_start or len(buffer) < length:
                     break
-                yield buffer[:length].copy()
+                yield buffer[:length].copy() if overlapping else buffer[:length]
                 n_yielded += 1
                 if n_yielded == config.max_segments:
                     return

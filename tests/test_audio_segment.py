@@ -70,7 +70,10 @@ def test_iter_segments_matches_segment_of_load(tmp_path_factory, n, hop, fractio
     sf.write(path, np.random.default_rng(n).uniform(-0.5, 0.5, n), SR, subtype="PCM_16")
     config = _config(1.0, hop, fraction, max_segments)
     expected = audio.segment(audio.load(path, sr=SR)[0], config)
-    streamed = list(audio.iter_segments(path, config))
+    streamed = []
+    for samples in audio.iter_segments(path, config):
+        streamed.append(samples.copy())
+        samples[:] = 9.0  # a consumer may write into a segment: later ones must not change
     assert len(streamed) == len(expected)
     if streamed:
         np.testing.assert_array_equal(np.stack(streamed), expected)
