@@ -176,8 +176,8 @@ def _check_compatible(store: FeatureStore, dataset, config: FeatureConfig) -> No
 
 # Environment of local workers: one thread each (a worker is a core), and no
 # MALLOC_TRIM_THRESHOLD_, which Dask sets by default: it switches off glibc's adaptive mmap
-# threshold, so every multi-megabyte decode buffer is mapped, page-faulted and unmapped again,
-# which costs ~14 ms per 30 s MP3 track (benchmarks/bench_featurize.py; ~30% of the work).
+# threshold, so every multi-megabyte buffer is mapped, page-faulted and unmapped again, which
+# costs ~7 ms of a 30 s MP3 track's ~44 (50 ms with it; featurize_shard timed in one process).
 WORKER_ENV = {
     "NUMBA_NUM_THREADS": "1",
     "OMP_NUM_THREADS": "1",
