@@ -70,7 +70,7 @@ def time_sonicsep(root: Path, out: Path, workers: int, config: FeatureConfig) ->
         t0 = time.perf_counter()
         counts = run_featurize(store, client, progress=False)
         elapsed = time.perf_counter() - t0
-    assert counts["failed"] == 0, counts
+    assert counts.failed == 0 and not counts.shard_errors, counts
     return len(dataset.tracks) / elapsed
 
 

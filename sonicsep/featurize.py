@@ -206,28 +206,55 @@ def _client(workers: int, scheduler: str | None) -> Iterator:
         yield client
 
 
+@dataclasses.dataclass
+class RunCounts:
+    """What one run did: tracks featurized ok and failed, and shards it could not finish.
+
+    A shard whose task raised (its store write failed, its worker died) keeps its tracks
+    pending in the store; ``shard_errors`` maps the shard to the cause.
+    """
+
+    ok: int = 0
+    failed: int = 0
+    shard_errors: dict[int, str] = dataclasses.field(default_factory=dict)
+
+
 def run_featurize(
     store: FeatureStore, client, retry_failed: bool = False, progress: bool = True
-) -> dict[str, int]:
-    """Submit one task per unfinished shard; return counts of this run's outcomes."""
+) -> RunCounts:
+    """Submit one task per unfinished shard and gather their outcomes.
+
+    A shard that fails as a whole is recorded and the others carry on.
+    """
     from dask.distributed import as_completed
     from tqdm import tqdm
 
     shards = store.shards_to_do(retry_failed)
     todo = store.tracks_to_do(retry_failed)
-    counts = {"ok": 0, "failed": 0}
+    counts = RunCounts()
     start = time.perf_counter()
     futures = client.map(
         featurize_shard, [store.url] * len(shards), shards, retry_failed=retry_failed, pure=False
     )
+    shard_of = dict(zip(futures, shards, strict=True))
     with tqdm(total=int(todo.sum()), unit="track", disable=not progress, file=sys.stderr) as bar:
         for future in as_completed(futures):
-            outcomes = future.result()
+            try:
+                outcomes = future.result()
+            except Exception as exc:  # noqa: BLE001 - one shard's failure never stops the run
+                shard = shard_of[future]
+                counts.shard_errors[shard] = _describe(exc)
+                bar.write(f"shard {shard} not saved, its tracks stay pending: {_describe(exc)}",
+                          file=sys.stderr)
+                continue
             for _, status in outcomes:
-                counts["ok" if status == OK else "failed"] += 1
+                if status == OK:
+                    counts.ok += 1
+                else:
+                    counts.failed += 1
             bar.update(len(outcomes))
-            rate = sum(counts.values()) / max(1e-9, time.perf_counter() - start)
-            bar.set_postfix(done=counts["ok"], failed=counts["failed"], tracks_s=f"{rate:.2f}")
+            rate = (counts.ok + counts.failed) / max(1e-9, time.perf_counter() - start)
+            bar.set_postfix(done=counts.ok, failed=counts.failed, tracks_s=f"{rate:.2f}")
     return counts
 
 
@@ -299,14 +326,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return report(store, before, counts)
 
 
-def report(store: FeatureStore, before: dict[str, int], counts: dict[str, int]) -> int:
+def report(store: FeatureStore, before: dict[str, int], counts: RunCounts) -> int:
     """Print the outcome and return the exit code."""
     after = store.counts()
     print(
         f"{store.url}: {after['ok']} ok, {after['failed']} failed, {after['pending']} pending "
-        f"(this run: {counts['ok']} ok, {counts['failed']} failed; "
+        f"(this run: {counts.ok} ok, {counts.failed} failed; "
         f"{before['ok']} were already done)"
     )
+    for shard, error in sorted(counts.shard_errors.items()):
+        print(f"shard {shard} was not saved ({error}); rerun to featurize its tracks")
     if after["failed"]:
         tracks = store.tracks()
         failed = tracks[tracks["status"] == "failed"]

@@ -123,6 +123,33 @@ def test_local_cluster_processes_end_with_the_run(tmp_path, mixed_root):
     assert workers() - before == set()
 
 
+def test_a_shard_that_cannot_be_written_stays_pending_and_the_rest_is_saved(
+    tmp_path, mixed_root, capsys
+):
+    out = tmp_path / "blocked.zarr"
+    args = _gtzan_args(mixed_root, out, _write_config(tmp_path))
+    assert _run(args) == 3  # lays out the store (one track a shard) and fills it
+    store = FeatureStore.open(str(out), mode="r+")
+    assert store.tracks_per_shard == 1
+    # An ok track back to pending, and its shard's mel_db file blocked by a folder.
+    k = int(np.flatnonzero(store.tracks()["status"] == "ok")[0])
+    store.group["status"][k] = 0
+    shard_file = out / "mel_db" / "c" / str(k) / "0" / "0" / "0"
+    shard_file.unlink()
+    shard_file.mkdir()
+    capsys.readouterr()
+    assert _run(args) == 3
+    printed = capsys.readouterr()
+    assert f"shard {k} not saved, its tracks stay pending" in printed.err
+    assert f"shard {k} was not saved" in printed.out and "1 pending" in printed.out
+    tracks = FeatureStore.open(str(out)).tracks()
+    assert tracks.loc[k, "status"] == "pending"
+    assert (tracks["status"] != "pending").sum() == 4  # every other track kept its outcome
+    shard_file.rmdir()
+    assert _run(args) == 3  # a rerun featurizes it
+    assert FeatureStore.open(str(out)).counts() == {"pending": 0, "ok": 3, "failed": 2}
+
+
 def test_existing_cluster_through_scheduler_is_used_and_left_running(
     tmp_path, mixed_root, capsys
 ):
