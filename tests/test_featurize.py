@@ -170,7 +170,9 @@ def test_existing_cluster_through_scheduler_is_used_and_left_running(
             assert client.submit(sum, [1, 2]).result() == 3
 
 
-def test_rerun_with_another_config_is_a_usage_error(tmp_path, mixed_root, capsys):
+def test_rerun_with_another_config_is_a_usage_error_until_overwrite(
+    tmp_path, mixed_root, capsys
+):
     out = tmp_path / "cfg.zarr"
     assert _run([*_gtzan_args(mixed_root, out, _write_config(tmp_path)), "--limit", "1"]) == 0
     other = tmp_path / "other"
@@ -179,6 +181,11 @@ def test_rerun_with_another_config_is_a_usage_error(tmp_path, mixed_root, capsys
     code = _run([*_gtzan_args(mixed_root, out, other_config), "--limit", "1"])
     assert code == 2
     assert "different feature config" in capsys.readouterr().err
+    assert FeatureStore.open(str(out)).config == SMALL  # the refused run changed nothing
+    code = _run([*_gtzan_args(mixed_root, out, other_config), "--limit", "1", "--overwrite"])
+    assert code == 0
+    rebuilt = FeatureStore.open(str(out))
+    assert rebuilt.config.n_mels == 64 and rebuilt.array("mel_db").shape[2] == 64
 
 
 def test_usage_errors_exit_2(tmp_path, capsys):
