@@ -172,6 +172,39 @@ def test_band_rows_reproduce_dense_product():
     np.testing.assert_allclose(out, np.einsum("mk,btk->bmt", basis, spec**2), rtol=1e-12)
 
 
+@FAST
+@given(n_b=st.integers(1, 3), n_t=st.integers(0, 9), n_c=st.integers(1, 13),
+       n_k=st.integers(1, 40), exponent=st.sampled_from([1.0, 2.0]))
+def test_products_match_einsum_for_any_frame_and_filter_count(n_b, n_t, n_c, n_k, exponent):
+    """Frames go in pairs (chroma filters in fours): odd ends repeat the last, harmlessly."""
+    rng = np.random.default_rng(n_t * 100 + n_c)
+    spec = rng.random((n_b, n_t, n_k))
+    weights = rng.random((n_c, n_k)) * (rng.random((n_c, n_k)) > 0.5)
+    expected = np.einsum("ck,btk->bct", weights, spec**exponent)
+    dense = np.full((n_b, n_c, n_t), np.nan)
+    spectral.dense_product(spec, exponent, weights, dense)
+    np.testing.assert_allclose(dense, expected, rtol=1e-12)
+    banded = np.full((n_b, n_c, n_t), np.nan)
+    starts, lengths, packed = filterbanks.band_rows(weights)
+    spectral.banded_product(spec, exponent, starts, lengths, packed, banded)
+    np.testing.assert_allclose(banded, expected, rtol=1e-12)
+
+
+@FAST
+@given(n_b=st.integers(1, 3), n_t=st.integers(0, 9), n_k=st.integers(1, 50),
+       percent=st.floats(0.01, 0.99))
+def test_rolloff_matches_cumsum_for_any_frame_count(n_b, n_t, n_k, percent):
+    """Four frames' running sums interleave: each equals np.cumsum, as librosa takes it."""
+    mag = np.random.default_rng(n_t * 50 + n_k).random((n_b, n_t, n_k)).astype(np.float32)
+    freq = np.linspace(0.0, 11025.0, n_k)
+    out = np.full((n_b, 1, n_t), np.nan, np.float32)
+    spectral.rolloff(mag, freq, np.float32(percent), out)
+    total = np.cumsum(mag, axis=-1)
+    reached = total >= np.float32(percent) * total[..., -1:]
+    expected = freq[np.argmax(reached, axis=-1)]
+    np.testing.assert_array_equal(out[:, 0], expected.astype(np.float32))
+
+
 # --------------------------------------------------------------------------- dB, DCT
 def test_power_to_db_floor_per_segment():
     power = np.stack([np.full((2, 3), 1e-3), np.full((2, 3), 10.0)])
