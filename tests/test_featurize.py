@@ -115,8 +115,16 @@ def test_local_cluster_processes_end_with_the_run(tmp_path, mixed_root):
     import psutil
 
     def workers():
-        return {p.pid for p in psutil.Process().children(recursive=True)
-                if "spawn_main" in " ".join(p.cmdline())}
+        alive = set()
+        for child in psutil.Process().children(recursive=True):
+            try:
+                if child.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(
+                    child.cmdline()
+                ):
+                    alive.add(child.pid)
+            except psutil.Error:  # it ended while we looked
+                pass
+        return alive
 
     before = workers()
     assert _run(_gtzan_args(mixed_root, tmp_path / "s.zarr", _write_config(tmp_path))) == 3
