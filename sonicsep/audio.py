@@ -113,10 +113,10 @@ def _soundfile_read(handle: sf.SoundFile, start, stop, dtype, block_frames):
 def _soundfile_reader(handle: sf.SoundFile) -> Callable[[np.ndarray], int]:
     """``read_into(block) -> frames read``: libsndfile's ``sf_readf_*`` straight into ``block``.
 
-    ``SoundFile.read`` seeks twice per call to keep its own position, and for MP3 a seek
-    costs libmpg123 about 0.1 ms, 2 ms of a 30 s clip's 25 ms decode at 65,536 frames a read
-    (``benchmarks/bench_featurize.py``). Reading without the seeks is the sequential decode a
-    one-shot read does, so the samples are the same. Where this soundfile lacks the cffi
+    ``SoundFile.read`` seeks twice per call to keep its own position, and for MP3 those seeks
+    cost libmpg123 about 0.1 ms a read: 2 ms of a 30 s clip's 25 ms decode at 65,536 frames
+    a read, twice that at ``_READ_FRAMES``. Reading without the seeks is the sequential decode
+    a one-shot read does, so the samples are the same. Where this soundfile lacks the cffi
     handles (they are not public API), its own ``read`` is used.
     """
     lib, ffi, cfile = _SF_LIB, _SF_FFI, getattr(handle, "_file", None)
