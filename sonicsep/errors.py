@@ -10,6 +10,8 @@ from __future__ import annotations
 # Exit codes of every command-line job: success; usage error (bad arguments, missing input);
 # some items failed but the rest was saved/answered.
 EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 2, 3
+# Stopped by Ctrl-C (SIGINT), the shell convention 128 + 2; what was saved stays saved.
+EXIT_INTERRUPTED = 130
 
 
 class SonicSepError(Exception):

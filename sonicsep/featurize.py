@@ -6,7 +6,8 @@ whole (:meth:`sonicsep.store.FeatureStore.write_shard`). Status lives in the sto
 skips finished tracks and a killed run loses at most the shards in flight. A track that cannot be
 decoded, is empty, or is too short is recorded as failed with its cause; the job carries on.
 
-Exit codes: 0 every track succeeded, 2 usage error, 3 some tracks failed (the rest was saved).
+Exit codes: 0 every track succeeded, 2 usage error, 3 some tracks failed or some shards could
+not be saved (the rest was saved), 130 interrupted by Ctrl-C (what was saved stays saved).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from sonicsep.config import FeatureConfig
 from sonicsep.datasets import load_dataset
 from sonicsep.datasets.base import ECHONEST_FEATURES
 from sonicsep.errors import (
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_PARTIAL,
     EXIT_USAGE,
@@ -322,7 +324,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     with _client(args.workers, args.scheduler) as client:
         print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr)
         before = store.counts()
-        counts = run_featurize(store, client, args.retry_failed, progress=not args.no_progress)
+        try:
+            counts = run_featurize(store, client, args.retry_failed, progress=not args.no_progress)
+        except KeyboardInterrupt:
+            after = store.counts()
+            print(
+                f"interrupted: {after['ok'] + after['failed'] - before['ok'] - before['failed']} "
+                f"tracks were saved by this run, {after['pending']} are pending in {store.url}; "
+                "run the same command again to resume",
+                file=sys.stderr,
+            )
+            return EXIT_INTERRUPTED
     return report(store, before, counts)
 
 

@@ -158,6 +158,32 @@ def test_a_shard_that_cannot_be_written_stays_pending_and_the_rest_is_saved(
     assert FeatureStore.open(str(out)).counts() == {"pending": 0, "ok": 3, "failed": 2}
 
 
+def test_ctrl_c_stops_cleanly_and_keeps_what_was_saved(tmp_path, fma_mp3):
+    """SIGINT mid-run: no traceback, exit 130, the store consistent and resumable."""
+    root = tmp_path / "many"
+    for i in range(400):  # enough work that the run is still going when it is interrupted
+        folder = root / "genres" / ("a", "b")[i % 2]
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"t.{i:05d}.mp3").symlink_to(fma_mp3)
+    out = tmp_path / "interrupted.zarr"
+    cmd = [sys.executable, "-m", "sonicsep.featurize", *_gtzan_args(root, out,
+           _write_config(tmp_path)), "--no-progress", "--workers", "1"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    for line in proc.stderr:  # the cluster is up once the dashboard address is printed
+        if line.startswith("Dask dashboard"):
+            break
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 130, err
+    assert "Traceback" not in err
+    assert "interrupted:" in err and "run the same command again to resume" in err
+    counts = FeatureStore.open(str(out)).counts()
+    assert counts["failed"] == 0 and counts["ok"] + counts["pending"] == 400
+    assert counts["pending"] > 0
+
+
 def test_existing_cluster_through_scheduler_is_used_and_left_running(
     tmp_path, mixed_root, capsys
 ):
