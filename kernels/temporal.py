@@ -122,7 +122,7 @@ def zero_crossing_rate(
     pairs) plus, with ``count_first``, one for its first sample (librosa's ``pad=True``), and
     divided by ``frame_length``. Frames inside the signal count with a branch-free,
     vectorised loop, or, when frames are runs of whole hops (see :func:`rms`), from each
-    hop's count, exact integers that classify each sample once (3x faster); frames over the
+    hop's count, exact integers that classify each sample once (2x faster); frames over the
     padded edges go through the padding map.
 
     Parameters
