@@ -245,8 +245,8 @@ def run_featurize(
                 outcomes = future.result()
             except Exception as exc:  # noqa: BLE001 - one shard's failure never stops the run
                 shard = shard_of[future]
-                counts.shard_errors[shard] = _describe(exc)
-                bar.write(f"shard {shard} not saved, its tracks stay pending: {_describe(exc)}",
+                counts.shard_errors[shard] = cause = _describe(exc)
+                bar.write(f"shard {shard} not saved, its tracks stay pending: {cause}",
                           file=sys.stderr)
                 continue
             for _, status in outcomes:
