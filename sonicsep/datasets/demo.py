@@ -17,8 +17,8 @@ techno      120-135      four-on-the-floor kick, off-beat hats, claps, off-beat 
 Clips are mono 16-bit WAV, except every fourth clip of each genre, written as MP3 through
 lameenc. Everything derives from ``seed``: the same seed gives the same WAV bytes (and the same
 MP3 bytes with the same lameenc).
-:func:`ensure_demo` builds the corpus once per root; a marker file written last tells a
-finished corpus from a half-written one.
+:func:`ensure_demo` builds the corpus once per root and :func:`load_demo` reads it; a marker file
+written last tells a finished corpus from a half-written one.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ import lameenc
 import numpy as np
 import soundfile as sf
 
+from sonicsep.datasets.base import Dataset
+from sonicsep.datasets.gtzan import load_layout
+from sonicsep.datasets.splits import RANDOM_SPLIT
 from sonicsep.errors import ParameterError
 
 DEMO_GENRES = ("ambient", "classical", "jazz", "rock", "techno")
@@ -39,6 +42,9 @@ MARKER_NAME = ".sonicsep-demo.json"
 # Bumped whenever the synthesis changes, so an old cached corpus is remade.
 DEMO_VERSION = 2
 MP3_SAMPLE_RATE = 44100
+# Synthetic clips have no artists to leak, so the seeded random split is the only one.
+SPLIT_MODES = (RANDOM_SPLIT,)
+DEFAULT_SPLIT = RANDOM_SPLIT
 _MP3_EVERY = 4  # clip k is an MP3 when k % _MP3_EVERY == _MP3_EVERY - 1
 
 
@@ -329,3 +335,25 @@ def ensure_demo(root=None, seed: int = 0, n_per_genre: int = DEFAULT_N_PER_GENRE
     if found != _marker(seed, n_per_genre, clip_seconds, sr):
         make_demo(root, seed=seed, n_per_genre=n_per_genre, clip_seconds=clip_seconds, sr=sr)
     return root
+
+
+def load_demo(root=None, split: str | None = DEFAULT_SPLIT, seed: int = 0, demo_seed: int = 0,
+              **corpus) -> Dataset:
+    """The demo corpus as a :class:`Dataset`, made first if missing (:func:`ensure_demo`).
+
+    Parameters
+    ----------
+    root : path or None
+        Where the corpus lives; None means :func:`default_demo_root`.
+    split : "random" or None
+        The demo corpus has only the seeded random split (49/21/30 by genre).
+    seed : int
+        Seed of the random split.
+    demo_seed : int
+        Seed of the corpus's synthesis.
+    **corpus
+        ``n_per_genre`` and ``clip_seconds`` of :func:`make_demo`.
+    """
+    if split not in (None, *SPLIT_MODES):
+        raise ParameterError(f"the demo corpus has only the random split, got split={split!r}")
+    return load_layout(ensure_demo(root, seed=demo_seed, **corpus), seed=seed, name="demo")

@@ -25,6 +25,9 @@ from sonicsep.datasets.base import ECHONEST_FEATURES, Dataset, track_table, warn
 from sonicsep.errors import DatasetError, ParameterError
 
 SUBSETS = ("small", "medium", "large")
+# FMA is never re-split: its official split is artist-filtered.
+SPLIT_MODES = ("official",)
+DEFAULT_SPLIT = "official"
 OFFICIAL_SPLITS = {"training": "train", "validation": "val", "test": "test"}
 _REQUIRED = (("set", "subset"), ("set", "split"), ("track", "genre_top"), ("track", "duration"))
 
@@ -106,9 +109,9 @@ def load_fma(root, subset: str = "small", split: str | None = None, tracks_csv=N
     """
     if subset not in SUBSETS:
         raise DatasetError(f"unknown FMA subset {subset!r}; valid subsets: {SUBSETS}")
-    if split not in (None, "official"):
+    if split not in (None, *SPLIT_MODES):
         raise ParameterError(f"FMA has only its official split; got split={split!r} "
-                             "(pass None or 'official')")
+                             f"(pass None or {DEFAULT_SPLIT!r})")
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DatasetError(f"FMA root {str(root)!r} is not a folder; pass the folder that holds "

@@ -9,32 +9,47 @@ id is the file name without extension, e.g. ``blues.00000``.
 
 Splits:
 
-* ``"random"`` (default): :func:`~sonicsep.datasets.splits.stratified_split`, 49/21/30 by
-  genre, seeded.
-* ``"filtered"`` / ``"stratified"``: the split files of Kereliuk, Sturm & Larsen (2015),
-  ``{train,valid,test}_{filtered,stratified}.txt`` with lines ``genre/genre.000NN.wav``, looked
-  for in ``split_dir`` or ``splits_fault_filtered/`` beside the genres folder. Tracks named in a
-  split file but absent on disk are skipped with a :class:`DatasetWarning`; tracks on disk but in
-  no split file (the faults the filtered split removes, e.g. ``jazz.00054``) are dropped from the
-  table with a :class:`DatasetWarning`, since they belong to no split.
+* ``"filtered"`` (default): the fault-filtered split of Kereliuk, Sturm & Larsen (2015),
+  443 train / 197 valid / 290 test tracks, artist-disjoint and without the duplicates,
+  distortions and mislabellings Sturm (2013) found. Its 70 excluded clips are in no split: they
+  are dropped from the table (so never featurized) with a :class:`DatasetWarning` that counts
+  and names them.
+* ``"stratified"``: the same authors' artist-filtered split of all 1000 tracks (500/250/250).
+* ``"random"``: :func:`~sonicsep.datasets.splits.stratified_split`, 49/21/30 by genre, seeded.
+  It puts clips of one artist, and GTZAN's repeated clips, on both sides of a split, which
+  inflates accuracy; it warns (:class:`DatasetWarning`) and is for comparison with papers only.
+
+The split files ``{train,valid,test}_{filtered,stratified}.txt``, lines
+``genre/genre.000NN.wav``, ship with sonicsep (``sonicsep/datasets/gtzan_splits/``);
+``split_dir`` reads them from another folder instead. Tracks named in a split file but absent on
+disk are skipped with a :class:`DatasetWarning`; a folder none of whose tracks is named there
+(not GTZAN) is an error that points at ``split="random"``.
 """
 
 from __future__ import annotations
 
+import os
+import warnings
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from sonicsep import audio
-from sonicsep.datasets.base import Dataset, track_table, warn_listing
-from sonicsep.datasets.splits import stratified_split
+from sonicsep.datasets.base import Dataset, DatasetWarning, track_table, warn_listing
+from sonicsep.datasets.splits import RANDOM_SPLIT, stratified_split
 from sonicsep.errors import DatasetError, DecodeError, ParameterError
 
-SPLIT_MODES = ("random", "filtered", "stratified")
+SPLIT_MODES = ("filtered", "stratified", RANDOM_SPLIT)
+DEFAULT_SPLIT = "filtered"
 # Split file stem -> our split name.
 _SPLIT_FILES = {"train": "train", "valid": "val", "test": "test"}
-_SPLIT_DIR_NAME = "splits_fault_filtered"
+RANDOM_SPLIT_WARNING = (
+    "the random GTZAN split puts clips of one artist, and GTZAN's repeated clips, in both "
+    "training and test, which inflates accuracy; use the fault-filtered split (split='filtered', "
+    "the default; --split filtered on the command line) for results you report"
+)
 
 
 def is_audio_file(path: Path) -> bool:
@@ -85,9 +100,19 @@ def _duration(path: Path) -> float:
         return np.nan
 
 
+def packaged_split_dir():
+    """The folder of the split files that ship with sonicsep (a path-like Traversable)."""
+    return resources.files("sonicsep.datasets") / "gtzan_splits"
+
+
 def read_split_files(split_dir, variant: str) -> dict[str, str]:
-    """Map track id -> split from ``{train,valid,test}_<variant>.txt`` in ``split_dir``."""
-    split_dir = Path(split_dir)
+    """Map track id -> split from ``{train,valid,test}_<variant>.txt`` in ``split_dir``.
+
+    ``split_dir`` is a path or a :mod:`importlib.resources` Traversable (see
+    :func:`packaged_split_dir`).
+    """
+    if isinstance(split_dir, str | os.PathLike):
+        split_dir = Path(split_dir)
     assignment: dict[str, str] = {}
     for stem, split in _SPLIT_FILES.items():
         path = split_dir / f"{stem}_{variant}.txt"
@@ -104,55 +129,77 @@ def read_split_files(split_dir, variant: str) -> dict[str, str]:
 
 
 def _file_split(tracks: pd.DataFrame, genres_dir: Path, split: str, split_dir) -> pd.DataFrame:
-    split_dir = Path(split_dir) if split_dir is not None else _default_split_dir(genres_dir)
+    """Keep the tracks named in the split files of ``split``, each with its split."""
+    split_dir = split_dir if split_dir is not None else packaged_split_dir()
     assignment = read_split_files(split_dir, split)
     on_disk = set(tracks["track_id"])
+    if not on_disk & set(assignment):
+        raise DatasetError(
+            f"none of the {len(on_disk)} tracks under {str(genres_dir)!r} is named in the GTZAN "
+            f"{split} split files under {split_dir}; for another corpus in the GTZAN layout use "
+            "split='random' (--split random)"
+        )
     absent = set(assignment) - on_disk
     if absent:
         warn_listing(f"tracks named in the {split} split files under {split_dir} are not on "
-                     f"disk under {genres_dir} and are skipped", absent, stacklevel=4)
+                     f"disk under {genres_dir} and are skipped", absent, stacklevel=5)
     unlisted = on_disk - set(assignment)
     if unlisted:
-        warn_listing(f"tracks under {genres_dir} are in no {split} split file and are dropped",
-                     unlisted, stacklevel=4)
+        warn_listing(f"tracks under {genres_dir} are in no {split} split file (the filtered "
+                     "split leaves out GTZAN's faulty clips) and are dropped, not featurized",
+                     unlisted, stacklevel=5)
     tracks = tracks[tracks["track_id"].isin(assignment.keys())].copy()
     tracks["split"] = tracks["track_id"].map(assignment)
     return tracks
 
 
-def _default_split_dir(genres_dir: Path) -> Path:
-    for folder in (genres_dir.parent, genres_dir.parent.parent):
-        if (folder / _SPLIT_DIR_NAME).is_dir():
-            return folder / _SPLIT_DIR_NAME
-    raise DatasetError(f"no {_SPLIT_DIR_NAME}/ folder beside {str(genres_dir)!r}; pass "
-                       "split_dir=, or use split='random'")
+def load_layout(root, seed: int = 0, name: str = "gtzan") -> Dataset:
+    """Any corpus in the GTZAN layout with the seeded random split (e.g. the demo corpus).
+
+    Parameters
+    ----------
+    root : path
+        As in :func:`load_gtzan`.
+    seed : int
+        Seed of :func:`~sonicsep.datasets.splits.stratified_split`.
+    name : str
+        The dataset's name.
+    """
+    genres_dir = find_genres_dir(root)
+    tracks = list_tracks(genres_dir)
+    tracks["split"] = stratified_split(tracks["genre"].to_numpy(), seed=seed)
+    return _dataset(name, genres_dir, tracks, tuple(sorted(tracks["genre"].unique())))
 
 
-def load_gtzan(root, split: str | None = "random", seed: int = 0, split_dir=None,
-               name: str = "gtzan") -> Dataset:
-    """Read a GTZAN-layout corpus into a :class:`Dataset` (see the module docstring).
+def _dataset(name: str, genres_dir: Path, tracks: pd.DataFrame, genres) -> Dataset:
+    return Dataset(name=name, root=genres_dir.parent, genres=genres,
+                   tracks=track_table(tracks, genres))
+
+
+def load_gtzan(root, split: str | None = DEFAULT_SPLIT, seed: int = 0,
+               split_dir=None) -> Dataset:
+    """Read GTZAN into a :class:`Dataset` (see the module docstring).
 
     Parameters
     ----------
     root : path
         The folder holding ``genres/`` (or ``genres_original/``), or that folder itself.
-    split : {"random", "filtered", "stratified"} or None (= "random")
+    split : {"filtered", "stratified", "random"} or None (= "filtered")
+        "random" warns with :data:`RANDOM_SPLIT_WARNING`.
     seed : int
         Seed of the random split.
     split_dir : path or None
-        Folder of the split files for "filtered" / "stratified".
-    name : str
-        The dataset's name (the demo corpus reuses this reader).
+        Folder of the split files for "filtered" / "stratified"; None reads the ones that ship
+        with sonicsep.
     """
-    split = split or "random"
+    split = split or DEFAULT_SPLIT
     if split not in SPLIT_MODES:
         raise ParameterError(f"unknown GTZAN split {split!r}; valid: {SPLIT_MODES}")
+    if split == RANDOM_SPLIT:
+        warnings.warn(RANDOM_SPLIT_WARNING, DatasetWarning, stacklevel=2)
+        return load_layout(root, seed=seed)
     genres_dir = find_genres_dir(root)
     tracks = list_tracks(genres_dir)
-    genres = tuple(sorted(tracks["genre"].unique()))
-    if split == "random":
-        tracks["split"] = stratified_split(tracks["genre"].to_numpy(), seed=seed)
-    else:
-        tracks = _file_split(tracks, genres_dir, split, split_dir)
-    return Dataset(name=name, root=genres_dir.parent, genres=genres,
-                   tracks=track_table(tracks, genres))
+    genres = tuple(sorted(tracks["genre"].unique()))  # from the folders, before any is dropped
+    return _dataset("gtzan", genres_dir, _file_split(tracks, genres_dir, split, split_dir),
+                    genres)

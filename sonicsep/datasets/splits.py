@@ -12,6 +12,8 @@ import numpy as np
 from sonicsep.datasets.base import SPLITS
 from sonicsep.errors import ParameterError
 
+# The split mode name of :func:`stratified_split` in every reader that offers it.
+RANDOM_SPLIT = "random"
 DEFAULT_FRACTIONS = (0.49, 0.21, 0.30)
 
 
