@@ -35,6 +35,8 @@ WINDOW_ALIASES = {
     "rect": "boxcar",
     "rectangular": "boxcar",
 }
+# Every window name accepted by name (features, FeatureConfig), for validation and messages.
+WINDOW_NAMES = tuple(sorted(WINDOW_ALIASES))
 
 
 def canonical_window_name(name: str) -> str | None:
@@ -61,7 +63,7 @@ def get_window(name: str, n: int) -> np.ndarray:
     """
     canonical = canonical_window_name(name)
     if canonical is None:
-        raise ValueError(f"unsupported window {name!r}; supported: {sorted(WINDOW_ALIASES)}")
+        raise ValueError(f"unsupported window {name!r}; supported: {WINDOW_NAMES}")
     if n <= 1:
         return np.ones(n, dtype=np.float64)
     m = n + 1  # periodic = symmetric window of n + 1 points, last point dropped

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from sonicsep.errors import ConfigError
+from sonicsep.kernels import framing, windows
 
-# Features FeatureExtractor knows how to derive from one STFT, in a stable order.
+# Features FeatureExtractor knows how to derive from one STFT, in a stable order. Each name has
+# its entry in sonicsep.features.extractor.FEATURES, which checks on import that the two agree.
 KNOWN_FEATURES = (
     "chroma_stft",
     "rms",
@@ -41,8 +44,6 @@ GTZAN_FEATURES = (
 GTZAN_STATS = ("mean", "var")
 # FMA's seven statistics (mdeff/fma features.py).
 FMA_STATS = ("mean", "std", "skew", "kurtosis", "median", "min", "max")
-
-_WINDOWS = ("hann", "hamming", "blackman", "bartlett", "boxcar", "rectangular", "ones")
 
 
 def dataclass_from_dict(cls, data):
@@ -124,9 +125,15 @@ class FeatureConfig:
         )
         if self.win_length is not None:
             need(0 < self.win_length <= self.n_fft, "win_length", "must be in (0, n_fft]")
-        need(self.window in _WINDOWS, "window", f"must be one of {_WINDOWS}")
         need(
-            self.pad_mode in ("constant", "reflect"), "pad_mode", "must be 'constant' or 'reflect'"
+            windows.canonical_window_name(self.window) is not None,
+            "window",
+            f"must be one of {windows.WINDOW_NAMES}",
+        )
+        need(
+            self.pad_mode in framing.PAD_MODES,
+            "pad_mode",
+            f"must be one of {tuple(framing.PAD_MODES)}",
         )
         need(self.power > 0, "power", "must be > 0")
         need(isinstance(self.n_mels, int) and self.n_mels > 0, "n_mels", "must be a positive int")
@@ -146,7 +153,17 @@ class FeatureConfig:
         need(0 < self.roll_percent < 1, "roll_percent", "must be in (0, 1)")
         need(self.n_bands > 0, "n_bands", "must be > 0")
         need(self.contrast_fmin > 0, "contrast_fmin", "must be > 0")
-        need(self.segment_seconds > 0, "segment_seconds", "must be > 0")
+        need(0 < self.segment_seconds < math.inf, "segment_seconds", "must be > 0 and finite")
+        need(
+            self.segment_samples > 0,
+            "segment_seconds",
+            f"must span at least one sample at sr = {self.sr} Hz",
+        )
+        need(
+            self.center or self.segment_samples >= self.n_fft,
+            "segment_seconds",
+            f"must hold at least n_fft = {self.n_fft} samples when center=False",
+        )
         need(
             self.segment_hop_seconds is None or self.segment_hop_seconds > 0,
             "segment_hop_seconds",
@@ -180,10 +197,8 @@ class FeatureConfig:
 
     @property
     def frames_per_segment(self) -> int:
-        n = self.segment_samples
-        if self.center:
-            return 1 + n // self.hop_length
-        return 1 + (n - self.n_fft) // self.hop_length
+        """STFT frames of one segment: the ``t`` axis of every feature of a segment."""
+        return framing.n_frames(self.segment_samples, self.n_fft, self.hop_length, self.center)
 
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict:

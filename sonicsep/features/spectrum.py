@@ -1,0 +1,187 @@
+"""The STFT and decibels (librosa.core.spectrum): :func:`stft`, :func:`power_to_db`, and the
+magnitude spectrogram every spectral feature starts from."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sonicsep.errors import ParameterError
+from sonicsep.features._layout import _batch, _frames_major, _librosa_layout
+from sonicsep.features._validation import (
+    _audio,
+    _fail,
+    _positive_int,
+    _positive_number,
+    _real_float_array,
+    _spectrogram_input,
+)
+from sonicsep.kernels import db as db_kernels
+from sonicsep.kernels import fft as fft_kernels
+from sonicsep.kernels import framing, windows
+
+
+def _fft_window(window, n_fft: int, win_length: int | None) -> np.ndarray:
+    """The analysis window for ``window`` (name, array or callable), centred in ``n_fft``."""
+    n_fft = _positive_int(n_fft, "n_fft")
+    win_length = n_fft if win_length is None else _positive_int(win_length, "win_length")
+    if win_length > n_fft:
+        _fail("win_length", win_length, f"must be <= n_fft = {n_fft}")
+    if isinstance(window, str):
+        if windows.canonical_window_name(window) is None:
+            _fail("window", window, f"unsupported; use one of {windows.WINDOW_NAMES}")
+        values = windows.get_window(window, win_length)
+    elif callable(window):
+        values = np.asarray(window(win_length), dtype=np.float64)
+    elif isinstance(window, (np.ndarray, list)):
+        values = np.asarray(window, dtype=np.float64)
+    else:
+        _fail("window", window, "must be a window name, an array or a callable")
+    if values.shape != (win_length,):
+        _fail("window", window, f"must have win_length = {win_length} samples")
+    return windows.pad_center(values, n_fft)
+
+
+def _framed_input(y, n_fft, hop_length, win_length, window, center, pad_mode):
+    """Validated STFT inputs: ``(signals (batch, n), leading axes of y, window (n_fft,))``."""
+    y = _audio(y)
+    window_values = _fft_window(window, n_fft, win_length)
+    hop_length = _positive_int(hop_length, "hop_length")
+    if pad_mode not in framing.PAD_MODES:
+        _fail("pad_mode", pad_mode, f"must be one of {tuple(framing.PAD_MODES)}")
+    if not center and n_fft > y.shape[-1]:
+        _fail(
+            "n_fft", n_fft, f"is longer than the signal ({y.shape[-1]} samples) with center=False"
+        )
+    signals, lead = _batch(np.ascontiguousarray(y), 1)
+    return signals, lead, window_values
+
+
+def _spectrogram(y, S, n_fft, hop_length, power, win_length, window, center, pad_mode):
+    """``|STFT(y)| ** power`` frames-major, or the given ``S``; with the inferred ``n_fft``.
+
+    Returns ``(spec, lead, n_fft)``: ``spec`` is ``(batch, t, k)`` real, ``lead`` the leading
+    axes of the input. As in librosa, a given ``S`` fixes ``n_fft = 2 (k - 1)`` unless the
+    given ``n_fft`` already matches it.
+    """
+    if S is not None:
+        S = _spectrogram_input(S)
+        if n_fft is None or n_fft // 2 + 1 != S.shape[-2]:
+            n_fft = 2 * (S.shape[-2] - 1)
+        spec, lead = _frames_major(S)
+        return spec, lead, n_fft
+    if y is None:
+        raise ParameterError("either y (audio) or S (a spectrogram) must be given")
+    signals, lead, window_values = _framed_input(
+        y, n_fft, hop_length, win_length, window, center, pad_mode
+    )
+    spec = fft_kernels.stft_magnitude(
+        signals, window_values, hop_length, bool(center), pad_mode, float(power)
+    )
+    return spec, lead, n_fft
+
+
+def stft(
+    y: np.ndarray,
+    *,
+    n_fft: int = 2048,
+    hop_length: int | None = None,
+    win_length: int | None = None,
+    window="hann",
+    center: bool = True,
+    dtype=None,
+    pad_mode: str = "constant",
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Short-time Fourier transform (``librosa.stft``).
+
+    ``D[.., k, t] = sum_n y[.., t * hop_length + n - pad] w[n] exp(-2j pi k n / n_fft)``, with
+    ``pad = n_fft // 2`` when ``center`` (the signal padded by ``pad_mode``) and 0 otherwise.
+    Frames are windowed and transformed a cache-sized block at a time through a planned FFTW
+    real FFT, in the input's precision: float32 input gets a float32 FFT (librosa runs a
+    float64 FFT and rounds), so values differ from librosa's by ~1e-7 of a frame's peak.
+    The feature functions below compute their spectra in float64 whatever the input.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(..., n), dtype=float32 or float64]
+        Audio, finite; leading axes (channels, segments) are transformed independently.
+    n_fft : int > 0
+        FFT size (frame length).
+    hop_length : int > 0 or None
+        Samples between frames; None means ``win_length // 4``.
+    win_length : int <= n_fft or None
+        Window length (centred, zero-padded to ``n_fft``); None means ``n_fft``.
+    window : str, np.ndarray [shape=(win_length,)] or callable
+        'hann' (periodic, default), 'hamming', 'blackman', 'bartlett', 'boxcar' or one of
+        scipy's aliases of those (``sonicsep.kernels.windows.WINDOW_NAMES``); or the window
+        values; or a function of the window length.
+    center : bool
+        Pad so that frame ``t`` is centred on sample ``t * hop_length``.
+    dtype : complex dtype or None
+        Output dtype; None gives complex64 for float32 input, complex128 for float64.
+    pad_mode : {'constant', 'reflect', 'edge'}
+        Padding for ``center``.
+    out : np.ndarray [shape=(..., 1 + n_fft // 2, >= t), complex] or None
+        Array to write into (librosa's ``out``); the result is its first ``t`` columns.
+
+    Returns
+    -------
+    np.ndarray [shape=(..., 1 + n_fft // 2, t), dtype=complex]
+        Fortran-ordered in its last two axes, like librosa's.
+    """
+    if hop_length is None:
+        hop_length = (n_fft if win_length is None else win_length) // 4
+    signals, lead, window_values = _framed_input(
+        y, n_fft, hop_length, win_length, window, center, pad_mode
+    )
+    spec = fft_kernels.stft_frames(signals, window_values, hop_length, bool(center), pad_mode)
+    result = _librosa_layout(spec.swapaxes(1, 2), lead)
+    if dtype is not None:
+        result = result.astype(dtype)
+    if out is None:
+        return result
+    if (
+        not np.iscomplexobj(out)
+        or out.shape[:-1] != result.shape[:-1]
+        or (out.shape[-1] < result.shape[-1])
+    ):
+        _fail(
+            "out",
+            out,
+            f"must be a complex array of shape {result.shape[:-1]} + (>= {result.shape[-1]},)",
+        )
+    out[..., : result.shape[-1]] = result
+    return out[..., : result.shape[-1]]
+
+
+def power_to_db(S: np.ndarray, *, ref=1.0, amin: float = 1e-10, top_db: float | None = 80.0):
+    """Power spectrogram to decibels (``librosa.power_to_db``).
+
+    ``10 log10(max(amin, S)) - 10 log10(max(amin, |ref|))``, then, with ``top_db``, raised to
+    at least ``max - top_db`` where the maximum is over the whole of ``S`` (as librosa; a batch
+    of segments therefore shares one floor, see :class:`FeatureExtractor` for one floor per
+    segment).
+
+    Parameters
+    ----------
+    S : np.ndarray [shape=(...), dtype=float32 or float64]
+        Power (non-negative), e.g. ``np.abs(D) ** 2``.
+    ref : float or callable
+        Reference power, or a function of ``S`` returning it (e.g. ``np.max``).
+    amin : float > 0
+        Floor on the power, avoiding log(0).
+    top_db : float >= 0 or None
+        Dynamic range kept below the peak.
+
+    Returns
+    -------
+    np.ndarray [shape=S.shape, dtype=S.dtype]
+    """
+    S = _real_float_array(S, "S", min_ndim=0)
+    amin = _positive_number(amin, "amin")
+    if top_db is not None and (not np.isfinite(top_db) or top_db < 0):
+        _fail("top_db", top_db, "must be >= 0 or None")
+    ref_value = ref(S) if callable(ref) else np.abs(ref)
+    # The same NumPy expression as librosa, so the offset has librosa's dtype and rounding.
+    ref_db = 10.0 * np.log10(np.maximum(amin, ref_value))
+    return db_kernels.power_to_db(S, ref_db, amin, top_db)
