@@ -29,7 +29,7 @@ import numpy as np
 
 from sonicsep.audio import iter_segments
 from sonicsep.config import FeatureConfig
-from sonicsep.datasets import DATASET_NAMES, DATASETS, DatasetWarning, dataset_spec, load_dataset
+from sonicsep.datasets import DATASETS, DatasetWarning, dataset_spec, load_dataset
 from sonicsep.datasets.base import ECHONEST_FEATURES
 from sonicsep.errors import (
     EXIT_INTERRUPTED,
@@ -321,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Featurize a dataset into a chunked Zarr feature store with Dask.",
     )
     specs = DATASETS.values()
-    p.add_argument("--dataset", choices=DATASET_NAMES, default="demo")
+    p.add_argument("--dataset", choices=tuple(DATASETS), default="demo")
     p.add_argument("--root", help="dataset folder (default for demo: a generated corpus)")
     p.add_argument("--subset", choices=_ordered_union(s.subsets for s in specs),
                    help=_per_dataset(lambda s: (s.subsets, s.subsets[0] if s.subsets else None)))

@@ -1,11 +1,23 @@
-"""load_dataset dispatch and the one Track table schema."""
+"""The dataset registry, load_dataset dispatch, and the one Track table schema."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from sonicsep.datasets import DATASET_NAMES, SPLITS, TRACK_COLUMNS, Dataset, load_dataset
+from sonicsep.datasets import (
+    DATASET_NAMES,
+    DATASETS,
+    SPLITS,
+    TRACK_COLUMNS,
+    Dataset,
+    DatasetSpec,
+    DatasetWarning,
+    ReaderOption,
+    fma,
+    gtzan,
+    load_dataset,
+)
 from sonicsep.datasets.base import track_table
 from sonicsep.errors import DatasetError, ParameterError
 
@@ -57,11 +69,54 @@ def test_root_is_required(name):
         load_dataset(name)
 
 
+def test_registry_holds_each_datasets_choices():
+    assert DATASET_NAMES == tuple(DATASETS) == ("demo", "gtzan", "fma")
+    assert DATASETS["gtzan"].default_split == "filtered" == gtzan.DEFAULT_SPLIT
+    assert DATASETS["gtzan"].split_modes == ("filtered", "stratified", "random")
+    assert DATASETS["fma"].subsets == fma.SUBSETS == ("small", "medium", "large")
+    assert DATASETS["fma"].split_modes == ("official",)
+    assert DATASETS["demo"].split_modes == ("random",) and not DATASETS["demo"].needs_root
+    assert DATASETS["gtzan"].option_names == ("split_dir",)
+
+
+def _toy_spec(calls: list) -> DatasetSpec:
+    def read_toy(root, split, subset, seed, toy_file=None):
+        calls.append({"root": root, "split": split, "subset": subset, "seed": seed,
+                      "toy_file": toy_file})
+        return "the toy dataset"
+
+    return DatasetSpec(reader=read_toy, split_modes=("halves", "random"), default_split="halves",
+                       subsets=("tiny", "huge"), options=(ReaderOption("toy_file", "Toy: a file"),))
+
+
+def test_a_registered_dataset_is_loaded_with_its_defaults(monkeypatch):
+    calls = []
+    monkeypatch.setitem(DATASETS, "toy", _toy_spec(calls))
+    assert load_dataset("toy", root="/r", toy_file="f") == "the toy dataset"
+    assert calls == [{"root": "/r", "split": "halves", "subset": "tiny", "seed": 0,
+                      "toy_file": "f"}]
+    load_dataset("toy", root="/r", subset="huge", split="random", seed=5)
+    assert calls[1] == {"root": "/r", "split": "random", "subset": "huge", "seed": 5,
+                        "toy_file": None}
+    with pytest.raises(ParameterError, match=r"split='official'; the toy split modes are "
+                                             r"\('halves', 'random'\)"):
+        load_dataset("toy", root="/r", split="official")
+
+
+def test_subset_of_a_dataset_without_subsets(gtzan_root):
+    with pytest.raises(ParameterError, match="subset='small'; gtzan has no subsets"):
+        load_dataset("gtzan", root=gtzan_root, subset="small")
+
+
 def test_unknown_option(gtzan_root):
     with pytest.raises(ParameterError, match=r"unknown options \['tracks_csv'\]"):
         load_dataset("gtzan", root=gtzan_root, tracks_csv="x.csv")
 
 
 def test_dispatch_to_gtzan(gtzan_root):
-    dataset = load_dataset("gtzan", root=gtzan_root, seed=1)
-    assert dataset.name == "gtzan" and len(dataset.tracks) == 20
+    with pytest.warns(DatasetWarning, match="hiphop.00001"):  # not in the filtered split
+        dataset = load_dataset("gtzan", root=gtzan_root)
+    assert dataset.name == "gtzan" and len(dataset.tracks) == 19
+    with pytest.warns(DatasetWarning, match="random GTZAN split"):
+        random = load_dataset("gtzan", root=gtzan_root, split="random", seed=1)
+    assert len(random.tracks) == 20

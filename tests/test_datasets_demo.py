@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -83,7 +84,9 @@ def test_ensure_demo_makes_once_and_remakes_half_written(tmp_path, monkeypatch):
 
 
 def test_load_dataset_demo(tmp_path):
-    dataset = load_dataset("demo", root=tmp_path, n_per_genre=3, clip_seconds=1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no artists to leak: the random split does not warn
+        dataset = load_dataset("demo", root=tmp_path, n_per_genre=3, clip_seconds=1.0)
     assert dataset.name == "demo" and dataset.genres == demo.DEMO_GENRES
     tracks = dataset.tracks
     assert len(tracks) == 15
@@ -104,8 +107,10 @@ def test_bad_demo_arguments(tmp_path):
         demo.make_demo(tmp_path, n_per_genre=0)
     with pytest.raises(ParameterError, match="unknown demo genre 'polka'"):
         demo.synthesize_clip("polka", 0, 0)
-    with pytest.raises(ParameterError, match="random split"):
+    with pytest.raises(ParameterError, match=r"the demo split modes are \('random',\)"):
         load_dataset("demo", root=tmp_path, split="filtered")
+    with pytest.raises(ParameterError, match="only the random split, got split='filtered'"):
+        demo.load_demo(tmp_path, split="filtered")
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""GTZAN reader: layouts, the real 20-clip sample, split files, and bad input."""
+"""GTZAN reader: layouts, the real 20-clip sample, the shipped split files, and bad input."""
 
 from __future__ import annotations
 
@@ -10,8 +10,17 @@ import pytest
 import soundfile as sf
 
 from sonicsep.datasets import TRACK_COLUMNS, DatasetWarning, load_dataset
-from sonicsep.datasets.gtzan import find_genres_dir, load_gtzan, read_split_files
+from sonicsep.datasets.gtzan import (
+    find_genres_dir,
+    load_gtzan,
+    load_layout,
+    packaged_split_dir,
+    read_split_files,
+)
 from sonicsep.errors import DatasetError, ParameterError
+
+# Tests of other things than the split read GTZAN with its warnings about the split.
+quiet = pytest.mark.filterwarnings("ignore::sonicsep.datasets.DatasetWarning")
 
 GTZAN_GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop",
                 "reggae", "rock")
@@ -39,8 +48,12 @@ def _split_files(folder: Path, variant: str, train=(), valid=(), test=()) -> Pat
 
 
 # ---------------------------------------------------------------------------- real sample
-def test_real_gtzan_sample(gtzan_root):
-    dataset = load_dataset("gtzan", root=gtzan_root)
+def test_real_gtzan_sample_random_split_warns(gtzan_root):
+    with pytest.warns(DatasetWarning) as caught:
+        dataset = load_dataset("gtzan", root=gtzan_root, split="random")
+    (message,) = [str(w.message) for w in caught]
+    assert message.startswith("the random GTZAN split puts clips of one artist")
+    assert "inflates accuracy" in message and "split='filtered'" in message
     tracks = dataset.tracks
     assert dataset.name == "gtzan" and dataset.genres == GTZAN_GENRES
     assert tuple(tracks.columns) == TRACK_COLUMNS and len(tracks) == 20
@@ -55,23 +68,27 @@ def test_real_gtzan_sample(gtzan_root):
     assert (tracks.groupby("genre")["split"].apply(sorted) == [["test", "train"]] * 10).all()
 
 
+@quiet
 def test_root_may_be_the_genres_folder(gtzan_root):
     a = load_gtzan(gtzan_root)
     b = load_gtzan(gtzan_root / "genres")
     assert a.root == b.root and a.tracks.equals(b.tracks)
 
 
+@quiet
 def test_random_split_is_seeded(gtzan_root):
-    a, b = load_gtzan(gtzan_root, seed=3), load_gtzan(gtzan_root, seed=3)
+    a, b = load_gtzan(gtzan_root, "random", seed=3), load_gtzan(gtzan_root, "random", seed=3)
     assert a.tracks["split"].equals(b.tracks["split"])
 
 
-def test_real_filtered_split(gtzan_root):
+def test_real_filtered_split_is_the_default(gtzan_root):
     with pytest.warns(DatasetWarning) as caught:
-        dataset = load_gtzan(gtzan_root, split="filtered")
+        dataset = load_dataset("gtzan", root=gtzan_root)
     messages = [str(w.message) for w in caught]
-    assert any(m.startswith("911 tracks named in the filtered split files") for m in messages)
-    assert any("hiphop.00001" in m and "dropped" in m for m in messages)
+    assert len(messages) == 2
+    assert messages[0].startswith("911 tracks named in the filtered split files under "
+                                  f"{packaged_split_dir()} are not on disk")
+    assert messages[1].endswith("are dropped, not featurized: hiphop.00001")
     splits = dataset.tracks.set_index("track_id")["split"]
     assert len(splits) == 19 and "hiphop.00001" not in splits
     assert (splits["blues.00000"], splits["jazz.00000"], splits["pop.00000"]) == \
@@ -80,19 +97,57 @@ def test_real_filtered_split(gtzan_root):
     assert dataset.genres == GTZAN_GENRES  # genres come from the folders
 
 
-def test_real_split_file_sizes(gtzan_root):
-    assignment = read_split_files(gtzan_root / "splits_fault_filtered", "filtered")
-    counts = {name: list(assignment.values()).count(name) for name in ("train", "val", "test")}
-    assert counts == {"train": 443, "val": 197, "test": 290}
+def _split_sizes(assignment: dict) -> dict:
+    return {name: list(assignment.values()).count(name) for name in ("train", "val", "test")}
+
+
+def test_shipped_split_files_are_kereliuk_sturm_larsen_2015(gtzan_root):
+    assert _split_sizes(read_split_files(packaged_split_dir(), "filtered")) == \
+        {"train": 443, "val": 197, "test": 290}
+    assert _split_sizes(read_split_files(packaged_split_dir(), "stratified")) == \
+        {"train": 500, "val": 250, "test": 250}
+    for path in sorted((gtzan_root / "splits_fault_filtered").glob("*.txt")):
+        assert (packaged_split_dir() / path.name).read_bytes() == path.read_bytes(), path.name
     with pytest.warns(DatasetWarning, match="980 tracks named in the stratified"):
         dataset = load_gtzan(gtzan_root, split="stratified")
     assert len(dataset.tracks) == 20
 
 
+@pytest.fixture(scope="module")
+def full_gtzan(tmp_path_factory) -> Path:
+    """GTZAN's 1000 file names, 100 per genre, as tiny WAVs."""
+    root = tmp_path_factory.mktemp("gtzan1000")
+    for genre in GTZAN_GENRES:
+        for i in range(100):
+            _clip(root / "genres" / genre / f"{genre}.{i:05d}.wav", n=8)
+    return root
+
+
+def test_full_gtzan_filtered_default_is_443_197_290_and_drops_70(full_gtzan):
+    with pytest.warns(DatasetWarning) as caught:
+        dataset = load_dataset("gtzan", root=full_gtzan)
+    (message,) = [str(w.message) for w in caught]
+    assert message.startswith(f"70 tracks under {full_gtzan / 'genres'} are in no filtered "
+                              "split file")
+    assert message.endswith("dropped, not featurized: classical.00042, country.00008, "
+                            "country.00052, disco.00038, disco.00050 and 65 more")
+    assert dataset.tracks["split"].value_counts().to_dict() == \
+        {"train": 443, "test": 290, "val": 197}
+    assert dataset.genres == GTZAN_GENRES and len(dataset.tracks) == 930
+
+
+def test_full_gtzan_random_split_warns_and_keeps_all(full_gtzan):
+    with pytest.warns(DatasetWarning, match="random GTZAN split .* inflates accuracy"):
+        dataset = load_dataset("gtzan", root=full_gtzan, split="random", seed=0)
+    assert dataset.tracks["split"].value_counts().to_dict() == \
+        {"train": 490, "test": 300, "val": 210}
+
+
+@quiet
 def test_undecodable_clip_is_still_a_track(tmp_path, bad_wav):
     root = _corpus(tmp_path, genres=("jazz",))
     os.symlink(bad_wav, root / "genres" / "jazz" / "jazz.00054.wav")
-    tracks = load_gtzan(root).tracks.set_index("track_id")
+    tracks = load_gtzan(root).tracks.set_index("track_id")  # all four in the filtered split
     assert "jazz.00054" in tracks.index and np.isnan(tracks.loc["jazz.00054", "duration"])
 
 
@@ -105,7 +160,7 @@ def test_genres_original_and_audio_extensions(tmp_path):
     (folder / "notes.txt").write_text("not audio")
     (folder / "rock.m3u").write_text("rock.00000.wav\n")
     (root / "genres_original" / "empty").mkdir()
-    dataset = load_gtzan(root)
+    dataset = load_layout(root)
     assert dataset.genres == ("blues", "rock")  # a folder without audio is not a genre
     assert sorted(dataset.tracks["track_id"])[-2:] == ["rock.00010", "rock.00011"]
     assert len(dataset.tracks) == 8
@@ -116,12 +171,12 @@ def test_kaggle_layout(tmp_path):
     assert find_genres_dir(root) == (root / "Data" / "genres_original").resolve()
 
 
-def test_split_files_found_beside_genres(tmp_path):
+def test_split_dir_overrides_the_shipped_split_files(tmp_path):
     root = _corpus(tmp_path)
-    _split_files(root / "splits_fault_filtered", "filtered",
+    _split_files(tmp_path / "mine", "filtered",
                  train=["blues.00000", "rock.00000"], valid=["blues.00001", "rock.00001"],
                  test=["blues.00002", "rock.00002"])
-    tracks = load_gtzan(root / "genres", split="filtered").tracks
+    tracks = load_dataset("gtzan", root=root / "genres", split_dir=tmp_path / "mine").tracks
     assert list(tracks["split"]) == ["train", "val", "test"] * 2
 
 
@@ -138,10 +193,14 @@ def test_folder_without_audio(tmp_path):
         load_gtzan(tmp_path)
 
 
+def test_corpus_outside_the_split_files_points_at_the_random_split(tmp_path):
+    root = _corpus(tmp_path, genres=("polka",))
+    with pytest.raises(DatasetError, match=r"none of the 3 tracks .* use split='random'"):
+        load_gtzan(root)
+
+
 def test_missing_split_files(tmp_path):
     root = _corpus(tmp_path)
-    with pytest.raises(DatasetError, match="splits_fault_filtered"):
-        load_gtzan(root, split="filtered")
     _split_files(tmp_path / "mine", "filtered", train=["blues.00000"])
     (tmp_path / "mine" / "test_filtered.txt").unlink()
     with pytest.raises(DatasetError, match="test_filtered.txt"):

@@ -89,13 +89,14 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
     ),
 }
+# The names at import time; code that must see entries added later reads DATASETS itself.
 DATASET_NAMES = tuple(DATASETS)
 
 
 def dataset_spec(name: str) -> DatasetSpec:
     """The registry entry of ``name``; :class:`DatasetError` naming the valid names if none."""
     if name not in DATASETS:
-        raise DatasetError(f"unknown dataset {name!r}; valid names: {DATASET_NAMES}")
+        raise DatasetError(f"unknown dataset {name!r}; valid names: {tuple(DATASETS)}")
     return DATASETS[name]
 
 
