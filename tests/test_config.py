@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from sonicsep.config import FeatureConfig
 from sonicsep.errors import ConfigError
+from sonicsep.kernels import framing, windows
 
 
 def test_defaults_follow_librosa_and_the_study():
@@ -16,6 +17,40 @@ def test_defaults_follow_librosa_and_the_study():
     assert c.segment_seconds == 5.0 and c.segment_samples == 110250
     assert c.frames_per_segment == 1 + 110250 // 512 == 216
     assert c.replace(center=False).frames_per_segment == 1 + (110250 - 2048) // 512
+
+
+def test_frames_per_segment_counts_odd_n_fft_as_framing_does():
+    # Centring pads n_fft // 2 = 255 samples per side, one less than a frame: 441 frames, not
+    # the 1 + 110250 // 250 = 442 of a formula that assumes an even n_fft.
+    c = FeatureConfig(n_fft=511, hop_length=250)
+    assert c.segment_samples == 110250
+    assert c.frames_per_segment == 441
+    assert c.replace(n_fft=512).frames_per_segment == 442
+    assert c.replace(center=False).frames_per_segment == 439
+
+
+def test_window_and_pad_mode_names_are_the_kernels():
+    for name in windows.WINDOW_NAMES:
+        assert FeatureConfig(window=name).window == name
+    for mode in framing.PAD_MODES:
+        assert FeatureConfig(pad_mode=mode).pad_mode == mode
+    with pytest.raises(ConfigError, match="'rect', 'rectangular'"):
+        FeatureConfig(window="kaiser")
+    with pytest.raises(ConfigError, match=r"pad_mode='wrap'.*'constant', 'reflect', 'edge'"):
+        FeatureConfig(pad_mode="wrap")
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"segment_seconds": float("inf")}, "finite"),
+        ({"segment_seconds": 1e-6}, "one sample at sr = 22050"),
+        ({"center": False, "segment_seconds": 0.05}, "n_fft = 2048 samples when center=False"),
+    ],
+)
+def test_segments_that_cannot_be_framed_are_refused(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        FeatureConfig(**changes)
 
 
 @given(

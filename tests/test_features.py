@@ -447,6 +447,15 @@ EXTRACTOR_CONFIGS = {
         dct_norm=None,
         features=KNOWN_FEATURES,
     ),
+    # pad_mode='edge' (framing.PAD_MODES) and an odd n_fft, whose centring pads one sample less.
+    "edge-blackman-odd-float64": FeatureConfig(
+        dtype="float64",
+        n_fft=511,
+        hop_length=250,
+        window="blackman",
+        pad_mode="edge",
+        features=KNOWN_FEATURES,
+    ),
     "reflect-hamming-float32": FeatureConfig(
         window="hamming",
         win_length=1600,

@@ -78,6 +78,14 @@ def test_n_frames_counts_full_frames(n, frame_length, hop, center):
     assert framing.n_frames(n, frame_length, hop, center) == expected
 
 
+def test_odd_frame_length_is_padded_by_its_floor_half():
+    # 5 s at 22,050 Hz: centring pads 2 * (511 // 2) = 510 samples, one less than the frame,
+    # so 110,250 = 441 * 250 samples give 441 frames; an even 512 pads 512 and gives 442.
+    assert framing.n_frames(110250, 511, 250, center=True) == 441
+    assert framing.n_frames(110250, 512, 250, center=True) == 442
+    assert framing.n_frames(110250, 511, 250, center=False) == 1 + (110250 - 511) // 250 == 439
+
+
 # --------------------------------------------------------------------------- FFT
 def reference_stft(signals, window, hop, center, pad_mode):
     n_fft = window.size
