@@ -8,7 +8,11 @@ are rounded once into ``out``. The exception is :func:`rolloff`, which accumulat
 spectrum's own dtype and in bin order, because it compares a running sum against a threshold
 exactly as librosa's ``np.cumsum`` does, and a differently rounded sum could cross it one bin
 early. All loops have a fixed order (no BLAS, no threads), so a frame's features are the same
-bits in any batch, thread or process.
+bits in any batch, thread or process on the same CPU family with the same numba and llvmlite
+(LLVM) versions. Across CPU types or compiler versions they may differ in the last bits: the
+reassociated sums are vectorised for the vector width LLVM targets on the machine at hand,
+and ``contract`` lets it fuse multiply-adds where the CPU has FMA, both of which change the
+order and rounding of the sum.
 """
 
 from __future__ import annotations

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sonicsep.kernels import framing, windows
 
 from sonicsep.config import FeatureConfig
 from sonicsep.errors import ConfigError
-from sonicsep.kernels import framing, windows
 
 
 def test_defaults_follow_librosa_and_the_study():

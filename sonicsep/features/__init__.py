@@ -3,15 +3,16 @@
 The functions carry librosa 0.11's names, keyword arguments and defaults, so
 ``librosa.feature.mfcc(y=y, sr=sr)`` becomes ``sonicsep.features.mfcc(y=y, sr=sr)`` with the
 same numbers: tests/test_features.py asserts, on real clips and generated edge signals, a
-largest absolute difference from librosa of at most 1e-9 of the largest absolute librosa
-value for float64 input, and at most 1e-4 of it for float32 input. Deliberate differences: outputs keep the
-input's float dtype (librosa returns float64 for some float32 descriptors and float32 RMS for
-float64 input); ``chroma_stft`` does not estimate tuning (see its docstring); windows are named
-ones (``sonicsep.kernels.windows.WINDOW_NAMES``: hann, hamming, blackman, bartlett, boxcar and
-scipy's aliases of them), arrays or callables, not scipy's parametrised tuples; ``pad_mode`` is
-one of ``sonicsep.kernels.framing.PAD_MODES`` ('constant', 'reflect', 'edge'); ``freq`` arrays
-are 1-D; and integer, complex or non-finite input is refused rather than cast. Invalid input
-raises :class:`sonicsep.errors.ParameterError` naming the parameter and its value.
+largest absolute difference from librosa of at most 1e-9 of the largest absolute librosa value
+for float64 input, and at most 1e-4 of it for float32 input. Deliberate differences: outputs
+keep the input's float dtype (librosa returns float64 for some float32 descriptors and float32
+RMS for float64 input); ``chroma_stft`` does not estimate tuning (see its docstring); windows
+are named ones (``sonicsep.kernels.windows.WINDOW_NAMES``: hann, hamming, blackman, bartlett,
+boxcar and scipy's aliases of them), arrays or callables, not scipy's parametrised tuples;
+``pad_mode`` is one of ``sonicsep.kernels.framing.PAD_MODES`` ('constant', 'reflect', 'edge');
+``freq`` arrays are 1-D; and integer, complex or non-finite input is refused rather than cast.
+Invalid input raises :class:`sonicsep.errors.ParameterError` naming the parameter and its
+value.
 
 :class:`FeatureExtractor` computes a whole configured feature set from one STFT per signal or
 batch of segments, with filterbanks, DCT basis and FFT plans built once per configuration.
