@@ -15,7 +15,7 @@ import pytest
 
 from sonicsep.audio import load, segment
 from sonicsep.config import FeatureConfig
-from sonicsep.datasets import DatasetWarning
+from sonicsep.datasets import load_dataset
 from sonicsep.features import FeatureExtractor, melspectrogram, power_to_db
 from sonicsep.featurize import main
 from sonicsep.store import FeatureStore
@@ -61,8 +61,11 @@ def mixed_root(tmp_path_factory, shared_data) -> Path:
     return root
 
 
-def _gtzan_args(root, out, config_file) -> list[str]:
-    return ["--dataset", "gtzan", "--root", str(root), "--out", str(out), "--config", config_file]
+def _gtzan_args(root, out, config_file, split=None) -> list[str]:
+    """Arguments featurizing a GTZAN-layout folder; the default (filtered) split, as the
+    mixed folder's five tracks are all named in it, or ``split`` for other corpora."""
+    args = ["--dataset", "gtzan", "--root", str(root), "--out", str(out), "--config", config_file]
+    return args + (["--split", split] if split else [])
 
 
 def _run(args) -> int:
@@ -167,17 +170,21 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_was_saved(tmp_path, fma_mp3):
         (folder / f"t.{i:05d}.mp3").symlink_to(fma_mp3)
     out = tmp_path / "interrupted.zarr"
     cmd = [sys.executable, "-m", "sonicsep.featurize", *_gtzan_args(root, out,
-           _write_config(tmp_path)), "--no-progress", "--workers", "1"]
+           _write_config(tmp_path), split="random"), "--no-progress", "--workers", "1"]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    before_cluster = ""
     for line in proc.stderr:  # the cluster is up once the dashboard address is printed
         if line.startswith("Dask dashboard"):
             break
+        before_cluster += line
     time.sleep(2.0)
     proc.send_signal(signal.SIGINT)
-    err = proc.stderr.read()
+    err = before_cluster + proc.stderr.read()
     assert proc.wait(timeout=120) == 130, err
     assert "Traceback" not in err
+    # The dataset's warnings are one line each on the command line, before the cluster starts.
+    assert before_cluster.startswith("warning: the random GTZAN split puts clips of one artist")
     assert "interrupted:" in err and "run the same command again to resume" in err
     counts = FeatureStore.open(str(out)).counts()
     assert counts["failed"] == 0 and counts["ok"] + counts["pending"] == 400
@@ -266,6 +273,8 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path, demo_root):
         "gtzan",
         "--root",
         str(demo_root),
+        "--split",
+        "random",
         "--config",
         config,
         "--workers",
@@ -304,7 +313,8 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path, demo_root):
 
 def test_deterministic_and_fsspec_url(tmp_path, demo_root):
     config = _write_config(tmp_path)
-    common = ["--dataset", "gtzan", "--root", str(demo_root), "--config", config, "--limit", "4"]
+    common = ["--dataset", "gtzan", "--root", str(demo_root), "--split", "random", "--config",
+              config, "--limit", "4"]
     assert _run([*common, "--out", str(tmp_path / "a.zarr")]) == 0
     assert _run([*common, "--out", f"file://{tmp_path / 'b.zarr'}"]) == 0
     _assert_same_store(
@@ -364,30 +374,81 @@ def test_real_fma_metadata_records_missing_audio_and_featurizes_the_rest(
 ):
     """The real tracks_head682.csv: 58 small-subset tracks, only 000002's audio is on disk."""
     out = tmp_path / "fma.zarr"
-    with pytest.warns(DatasetWarning, match="57 of 58 FMA small audio files are missing"):
-        code = _run(
-            [
-                "--dataset",
-                "fma",
-                "--root",
-                str(fma_root),
-                "--out",
-                str(out),
-                "--tracks-csv",
-                str(fma_root / "fma_metadata/tracks_head682.csv"),
-                "--config",
-                _write_config(tmp_path),
-            ]
-        )
+    code = _run(["--dataset", "fma", "--root", str(fma_root), "--out", str(out), "--tracks-csv",
+                 str(fma_root / "fma_metadata/tracks_head682.csv"),
+                 "--config", _write_config(tmp_path)])
     assert code == 3
     tracks = FeatureStore.open(str(out)).tracks().set_index("track_id")
     assert len(tracks) == 58
     assert tracks.loc["000002", "status"] == "ok" and tracks.loc["000002", "genre"] == "Hip-Hop"
     failed = tracks[tracks["status"] == "failed"]
     assert len(failed) == 57 and failed["error"].str.contains("does not exist").all()
-    assert "57 failed" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "57 failed" in printed.out
+    assert "\nwarning: 57 of 58 FMA small audio files are missing" in "\n" + printed.err
 
 
 def test_fma_options_are_refused_for_other_datasets(capsys):
     assert _run(["--dataset", "demo", "--tracks-csv", "x.csv"]) == 2
-    assert "--tracks-csv only apply to --dataset fma" in capsys.readouterr().err
+    assert "--tracks-csv only apply to --dataset fma, not 'demo'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--dataset", "gtzan"], "error: --dataset gtzan needs --root, the folder of the dataset\n"),
+    (["--dataset", "fma"], "error: --dataset fma needs --root, the folder of the dataset\n"),
+    (["--dataset", "demo", "--split", "filtered"],
+     "error: --split filtered does not apply to --dataset demo (its split modes: random)\n"),
+    (["--dataset", "gtzan", "--root", ".", "--subset", "small"],
+     "error: --subset small does not apply to --dataset gtzan (its subsets: none)\n"),
+    (["--dataset", "fma", "--root", ".", "--split-dir", "s"],
+     "error: --split-dir only apply to --dataset gtzan, not 'fma'\n"),
+])
+def test_dataset_usage_errors_name_the_flags(args, message, capsys):
+    assert _run(args) == 2
+    assert capsys.readouterr().err == message
+
+
+def test_cli_choices_come_from_the_dataset_registry(monkeypatch):
+    from sonicsep.datasets import DATASETS, DatasetSpec, ReaderOption
+    from sonicsep.featurize import _dataset_kwargs, build_parser
+
+    def read_toy(root, split, subset, seed, toy_file=None):
+        return {"root": root, "split": split, "subset": subset, "toy_file": toy_file}
+
+    monkeypatch.setitem(DATASETS, "toy", DatasetSpec(
+        reader=read_toy, split_modes=("halves", "random"), default_split="halves",
+        subsets=("tiny", "huge"), options=(ReaderOption("toy_file", "Toy: a file"),)))
+    parser = build_parser()
+    text = " ".join(parser.format_help().split())
+    assert "--dataset {demo,gtzan,fma,toy}" in text
+    assert "--subset {small,medium,large,tiny,huge}" in text
+    assert "--split {random,filtered,stratified,official,halves}" in text
+    assert ("split mode, demo: random (default); gtzan: filtered (default), stratified, random; "
+            "fma: official (default); toy: halves (default), random.") in text
+    assert "--toy-file TOY_FILE Toy: a file" in text
+    args = parser.parse_args(["--dataset", "toy", "--root", "r", "--subset", "huge",
+                              "--toy-file", "f"])
+    kwargs = _dataset_kwargs(args)
+    assert kwargs == {"root": "r", "subset": "huge", "split": None, "toy_file": "f"}
+    assert load_dataset("toy", **kwargs) == {"root": "r", "split": "halves", "subset": "huge",
+                                             "toy_file": "f"}
+
+
+def test_warm_kernels_says_it_is_compiling_only_when_slow(monkeypatch):
+    import io
+
+    from sonicsep import featurize
+
+    quick = io.StringIO()
+    featurize.warm_kernels(SMALL, notice_after=60.0, file=quick)
+    assert quick.getvalue() == ""  # the kernels are compiled now: nothing to say
+    calls = []
+    real = featurize.featurize_track
+    # A first run, as if compiling: the warm-up outlasts notice_after.
+    monkeypatch.setattr(featurize, "featurize_track",
+                        lambda *a: calls.append(real(*a)) or time.sleep(0.5))
+    slow = io.StringIO()
+    seconds = featurize.warm_kernels(SMALL, notice_after=0.1, file=slow)
+    assert calls[0]["summary"].shape[0] == 1  # it featurized one segment
+    assert slow.getvalue() == ("compiling kernels (first run only, ~20-40 s)...\n"
+                               f"kernels ready in {seconds:.0f} s\n")
