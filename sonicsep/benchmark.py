@@ -22,7 +22,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from sonicsep import classical
+from sonicsep import classical, metrics
 from sonicsep.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, ParameterError, SonicSepError
 from sonicsep.plots import confusion_matrix_png, tsne_png
 from sonicsep.store import DEFAULT_STORE, SPLITS, FeatureStore
@@ -156,10 +156,6 @@ def _prefer(new: classical.MethodResult, old: classical.MethodResult) -> bool:
     return rank(new) > rank(old)
 
 
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.1f}"
-
-
 def results_table(report: Mapping) -> str:
     """The accuracy table in Markdown: one row per method, segment and track columns per set."""
     by_key = {(r["method"], r["feature_set"]): r for r in report["results"]}
@@ -171,14 +167,13 @@ def results_table(report: Mapping) -> str:
             columns.append((f, "test_segment_accuracy"))
         header.append(f"{f} track")
         columns.append((f, "test_track_accuracy"))
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for method in report["methods"]:
-        cells = [METHOD_TITLES[method]]
-        for f, key in columns:
-            r = by_key.get((method, f))
-            cells.append(_pct(r[key]) if r else "—")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    rows = [
+        [METHOD_TITLES[method]]
+        + [metrics.percent(by_key[(method, f)][key] if (method, f) in by_key else None)
+           for f, key in columns]
+        for method in report["methods"]
+    ]
+    return metrics.markdown_table(header, rows)
 
 
 def results_markdown(report: Mapping) -> str:
@@ -199,17 +194,18 @@ def results_markdown(report: Mapping) -> str:
         "",
         "## Chosen hyperparameters",
         "",
-        "| method | feature set | hyperparameters | val accuracy | val track accuracy | "
-        "train tracks | test tracks | fit s |",
-        "|---|---|---|---|---|---|---|---|",
+        metrics.markdown_table(
+            ["method", "feature set", "hyperparameters", "val accuracy", "val track accuracy",
+             "train tracks", "test tracks", "fit s"],
+            [
+                [METHOD_TITLES[r["method"]], r["feature_set"],
+                 ", ".join(f"{k}={v}" for k, v in r["params"].items()),
+                 metrics.percent(r["val_accuracy"]), metrics.percent(r["val_track_accuracy"]),
+                 r["n_tracks"]["train"], r["n_tracks"]["test"], f"{r['fit_seconds']:.2f}"]
+                for r in report["results"]
+            ],
+        ),
     ]
-    for r in report["results"]:
-        params = ", ".join(f"{k}={v}" for k, v in r["params"].items())
-        lines.append(
-            f"| {METHOD_TITLES[r['method']]} | {r['feature_set']} | {params} | "
-            f"{_pct(r['val_accuracy'])} | {_pct(r['val_track_accuracy'])} | "
-            f"{r['n_tracks']['train']} | {r['n_tracks']['test']} | {r['fit_seconds']:.2f} |"
-        )
     if report["models"]:
         lines += ["", "## Saved models", ""]
         lines += [f"- {m}: `{p}`" for m, p in report["models"].items()]

@@ -24,13 +24,12 @@ from pathlib import Path
 
 import joblib
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix
 from sklearn.model_selection import ParameterGrid
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sonicsep import __version__
+from sonicsep import __version__, metrics
 from sonicsep.errors import ModelError, ParameterError
 from sonicsep.store import SPLITS, FeatureStore
 
@@ -300,33 +299,6 @@ def check_feature_set(fs: FeatureSet) -> tuple[bool, list[str]]:
     return True, notes
 
 
-# ---------------------------------------------------------------------- evaluation
-def aggregate_by_track(proba: np.ndarray, track_row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean class probability over the segments of each track.
-
-    Returns the sorted unique track rows and their mean probabilities (one row per track).
-    Averaging probabilities rather than voting lets confident segments outweigh unsure ones.
-    """
-    tracks, inverse = np.unique(track_row, return_inverse=True)
-    sums = np.zeros((len(tracks), proba.shape[1]))
-    np.add.at(sums, inverse, proba)
-    return tracks, sums / np.bincount(inverse)[:, None]
-
-
-def track_predictions(
-    proba: np.ndarray, y: np.ndarray, track_row: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """(true genre, predicted genre) per track, tracks in the order of their sorted rows."""
-    _, mean_proba = aggregate_by_track(proba, track_row)
-    _, first = np.unique(track_row, return_index=True)
-    return y[first], mean_proba.argmax(axis=1)
-
-
-def track_accuracy(proba: np.ndarray, y: np.ndarray, track_row: np.ndarray) -> float:
-    """Accuracy of the argmax of each track's mean segment probability."""
-    return float(accuracy_score(*track_predictions(proba, y, track_row)))
-
-
 # ---------------------------------------------------------------------- saved models
 @dataclasses.dataclass
 class ClassicalModel:
@@ -445,7 +417,7 @@ def _fit_score(method, params, seed, X_train, y_train, X_val, y_val) -> float:
     """
     model = make_pipeline(method, params, seed=seed, smallest_class=_smallest_class(y_train))
     model.fit(X_train, y_train)
-    return float(accuracy_score(y_val, model.predict_proba(X_val).argmax(axis=1)))
+    return metrics.accuracy(y_val, model.predict_proba(X_val).argmax(axis=1))
 
 
 def tune(
@@ -526,7 +498,7 @@ def benchmark_method(
         scores={},
     )
     proba_val, proba_test = model.predict_proba(X_val), model.predict_proba(X_test)
-    y_track, pred_track = track_predictions(proba_test, y_test, rows_test)
+    y_track, pred_track = metrics.track_predictions(proba_test, y_test, rows_test)
     segment_level = fs.level == "segment"
     result = MethodResult(
         method=method,
@@ -534,13 +506,13 @@ def benchmark_method(
         level=fs.level,
         params=params,
         grid=scored,
-        val_accuracy=float(accuracy_score(y_val, proba_val.argmax(1))),
-        val_track_accuracy=track_accuracy(proba_val, y_val, rows_val),
+        val_accuracy=metrics.accuracy(y_val, proba_val.argmax(1)),
+        val_track_accuracy=metrics.track_accuracy(proba_val, y_val, rows_val),
         test_segment_accuracy=(
-            float(accuracy_score(y_test, proba_test.argmax(1))) if segment_level else None
+            metrics.accuracy(y_test, proba_test.argmax(1)) if segment_level else None
         ),
-        test_track_accuracy=float(accuracy_score(y_track, pred_track)),
-        confusion=confusion_matrix(y_track, pred_track, labels=np.arange(len(store.genres))),
+        test_track_accuracy=metrics.accuracy(y_track, pred_track),
+        confusion=metrics.confusion_matrix(y_track, pred_track, len(store.genres)),
         n_samples={s: int((fs.split == s).sum()) for s in SPLITS},
         n_tracks={s: fs.n_tracks(s) for s in SPLITS},
         tune_seconds=tune_seconds,

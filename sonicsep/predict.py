@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sonicsep import classical
+from sonicsep import classical, metrics
 from sonicsep.config import FeatureConfig
 from sonicsep.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, ModelError, SonicSepError
 from sonicsep.features import FeatureExtractor
@@ -165,7 +165,8 @@ def predict_file(path: str, predictor: Predictor, config: FeatureConfig, top: in
     Raises :class:`SonicSepError` when the file cannot be decoded or is too short.
     """
     segment_proba = predictor.segment_proba(featurize_track(path, config))
-    track_proba = segment_proba.mean(axis=0)
+    # One track: its probability is the track-level mean every score uses.
+    _, (track_proba,) = metrics.mean_by_track(np.zeros(len(segment_proba)), segment_proba)
     hop, length = config.segment_hop_samples / config.sr, config.segment_seconds
     return {
         "top": ranked(track_proba, predictor.genres, top),

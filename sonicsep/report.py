@@ -40,9 +40,10 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from sonicsep import __version__, audio
+from sonicsep import __version__, audio, metrics
 from sonicsep.benchmark import METHOD_TITLES
 from sonicsep.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, ParameterError, SonicSepError
+from sonicsep.metrics import html_table, percent
 from sonicsep.plots import confusion_matrix_png, training_curve_png, tsne_png
 from sonicsep.store import SPLITS, STATUSES, FeatureStore
 
@@ -262,27 +263,13 @@ def read_run(folder: str | Path) -> Run:
 
 
 # ---------------------------------------------------------------------- tables
-def percent(value) -> str:
-    return "—" if value is None else f"{100 * value:.1f}"
-
-
 def results_markdown(rows: Sequence[dict]) -> str:
     """The results table in Markdown (accuracy in %), as the reproduction scripts print it."""
-    header = ["run", "model", "input", *RESULT_COLUMNS]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in rows:
-        cells = [row["run"], row["model"], row["input"]]
-        cells += [percent(row[c]) for c in RESULT_COLUMNS]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def html_table(header: Sequence[str], rows: Sequence[Sequence], table_id: str) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+    return metrics.markdown_table(
+        ["run", "model", "input", *RESULT_COLUMNS],
+        [[row["run"], row["model"], row["input"], *(percent(row[c]) for c in RESULT_COLUMNS)]
+         for row in rows],
     )
-    return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def store_tables(store: FeatureStore) -> str:

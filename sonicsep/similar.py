@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sonicsep import metrics
 from sonicsep.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, SonicSepError, StoreError
 from sonicsep.featurize import featurize_track
 from sonicsep.store import DEFAULT_STORE, FeatureStore
@@ -135,10 +136,7 @@ def store_fingerprint(store: FeatureStore) -> str:
 def summary_track_vectors(store: FeatureStore) -> tuple[np.ndarray, np.ndarray]:
     """(rows of ok tracks, mean summary vector of each over its valid segments)."""
     X, _, rows = store.load_summary()
-    tracks, inverse = np.unique(rows, return_inverse=True)
-    sums = np.zeros((len(tracks), X.shape[1]), np.float64)
-    np.add.at(sums, inverse, X)
-    return tracks, sums / np.bincount(inverse)[:, None]
+    return metrics.mean_by_track(rows, X)
 
 
 def build_index(store: FeatureStore, embedder=None) -> SimilarityIndex:

@@ -33,26 +33,6 @@ def summary(store) -> classical.FeatureSet:
     return classical.load_feature_set(store, "summary")
 
 
-# ---------------------------------------------------------------------- aggregation
-def test_aggregate_by_track_means_probabilities_per_track():
-    proba = np.array([[0.2, 0.8], [0.6, 0.4], [0.4, 0.6], [1.0, 0.0], [0.0, 1.0]])
-    track_row = np.array([7, 3, 7, 3, 9])
-    tracks, mean = classical.aggregate_by_track(proba, track_row)
-    np.testing.assert_array_equal(tracks, [3, 7, 9])
-    np.testing.assert_allclose(mean, [[0.8, 0.2], [0.3, 0.7], [0.0, 1.0]])
-
-
-def test_track_prediction_is_mean_probability_not_majority_vote():
-    # Two barely-class-0 segments and one certain class-1 segment: the vote says 0, the mean 1.
-    proba = np.array([[0.51, 0.49], [0.51, 0.49], [0.0, 1.0], [0.9, 0.1]])
-    y = np.array([1, 1, 1, 0])
-    track_row = np.array([4, 4, 4, 2])
-    y_track, pred_track = classical.track_predictions(proba, y, track_row)
-    np.testing.assert_array_equal(y_track, [0, 1])  # tracks in row order: 2, then 4
-    np.testing.assert_array_equal(pred_track, [0, 1])
-    assert classical.track_accuracy(proba, y, track_row) == 1.0
-
-
 # ---------------------------------------------------------------------- feature sets
 def test_summary_columns_selects_mfcc_by_name():
     names = ["rms_mean", "mfcc01_mean", "spectral_centroid_var", "mfcc01_var"]

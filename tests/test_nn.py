@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from sonicsep import metrics
 from sonicsep.config import FeatureConfig
 from sonicsep.errors import ConfigError, ModelError
 from sonicsep.nn.config import ModelConfig, TrainConfig, default_config, with_overrides
@@ -308,14 +309,8 @@ def test_pretrained_backbone_loads_from_a_local_file(tmp_path):
 
 
 # ---------------------------------------------------------------------- metrics
-def test_track_level_scores_average_segment_probabilities():
+def test_split_metrics_adds_the_mean_loss_to_the_shared_scores():
     probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4]])
-    labels = np.array([0, 0, 1, 1])
-    tracks = np.array([7, 7, 9, 9])
+    labels, tracks = np.array([0, 0, 1, 1]), np.array([7, 7, 9, 9])
     m = split_metrics(probs, np.array([0.1, 1.6, 0.4, 0.9]), labels, tracks)
-    assert m["segment_accuracy"] == 0.5  # segments 0 and 2 right
-    assert m["track_accuracy"] == 1.0  # track 7 averages to [0.55, 0.45], track 9 to [0.45, 0.55]
-    assert m["segment_confusion"] == [[1, 1], [1, 1]]
-    assert m["track_confusion"] == [[1, 0], [0, 1]]
-    assert (m["n_segments"], m["n_tracks"]) == (4, 2)
-    assert m["loss"] == pytest.approx(0.75)
+    assert m == {"loss": pytest.approx(0.75), **metrics.split_scores(probs, labels, tracks)}

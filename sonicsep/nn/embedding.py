@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sonicsep import metrics
 from sonicsep.errors import ModelError
 from sonicsep.nn.input_pipeline import STORE_ARRAY
 from sonicsep.nn.trained import META_FILE, MODEL_DIR, VARIABLES_FILE, TrainedModel, load_trained
@@ -41,14 +42,6 @@ def config_differences(model_config: dict, store_config: dict) -> list[str]:
         for name in sorted(set(model_config) | set(store_config))
         if model_config.get(name) != store_config.get(name)
     ]
-
-
-def mean_by_track(rows: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(sorted unique ``rows``, mean of ``vectors`` over each row's entries), in float64."""
-    tracks, inverse = np.unique(rows, return_inverse=True)
-    sums = np.zeros((len(tracks), vectors.shape[1]), np.float64)
-    np.add.at(sums, inverse, vectors)
-    return tracks, sums / np.bincount(inverse)[:, None]
 
 
 class ModelEmbedder:
@@ -97,7 +90,7 @@ class ModelEmbedder:
             start = int(chunk) * tracks_per_chunk
             block = array[start : min(start + tracks_per_chunk, array.shape[0])]
             embedded = self.model.embed(block[rows[pick] - start, segments[pick]])
-            chunk_rows, means = mean_by_track(rows[pick], embedded)
+            chunk_rows, means = metrics.mean_by_track(rows[pick], embedded)
             out_rows.append(chunk_rows)
             out_vectors.append(means)
         if not out_rows:

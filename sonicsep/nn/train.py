@@ -46,6 +46,7 @@ from flax.training import train_state
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from sonicsep import metrics
 from sonicsep.errors import EXIT_OK, EXIT_USAGE, ParameterError, SonicSepError, StoreError
 from sonicsep.nn.config import (
     FEATURES,
@@ -330,36 +331,14 @@ def prepare_workdir(workdir: str | Path, config: TrainConfig) -> Path:
 
 
 # ---------------------------------------------------------------------- evaluation
-def confusion_matrix(true: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
-    """Counts [shape=(n_classes, n_classes)]: rows true class, columns predicted."""
-    matrix = np.zeros((n_classes, n_classes), np.int64)
-    np.add.at(matrix, (true, predicted), 1)
-    return matrix
-
-
 def split_metrics(
     probs: np.ndarray, losses: np.ndarray, labels: np.ndarray, tracks: np.ndarray
 ) -> dict:
-    """Segment- and track-level scores; a track's prediction averages its segments' probabilities.
+    """The mean loss and :func:`sonicsep.metrics.split_scores` of one split.
 
     ``probs`` [shape=(n, n_classes)], ``losses``/``labels``/``tracks`` [shape=(n,)].
     """
-    n_classes = probs.shape[1]
-    track_ids, inverse = np.unique(tracks, return_inverse=True)
-    track_probs = np.zeros((len(track_ids), n_classes))
-    np.add.at(track_probs, inverse, probs)
-    track_labels = np.zeros(len(track_ids), np.int64)
-    track_labels[inverse] = labels
-    segment_pred, track_pred = probs.argmax(1), track_probs.argmax(1)
-    return {
-        "loss": float(losses.mean()),
-        "segment_accuracy": float((segment_pred == labels).mean()),
-        "track_accuracy": float((track_pred == track_labels).mean()),
-        "n_segments": int(len(labels)),
-        "n_tracks": int(len(track_ids)),
-        "segment_confusion": confusion_matrix(labels, segment_pred, n_classes).tolist(),
-        "track_confusion": confusion_matrix(track_labels, track_pred, n_classes).tolist(),
-    }
+    return {"loss": float(losses.mean()), **metrics.split_scores(probs, labels, tracks)}
 
 
 def evaluate(eval_fn, state, pipeline: InputPipeline, split: str, sharding) -> dict | None:
