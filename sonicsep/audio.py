@@ -80,7 +80,7 @@ class _Decoder:
 
 
 # ---------------------------------------------------------------------------- decoding
-def _describe(exc: BaseException) -> str:
+def _decoder_cause(exc: BaseException) -> str:
     """A one-line cause for a backend's exception, never empty."""
     if isinstance(exc, audioread.NoBackendError):
         return "no audioread backend recognises the format (FFmpeg or GStreamer add more)"
@@ -175,7 +175,7 @@ def _open(path) -> _Decoder:
     try:
         handle = sf.SoundFile(name)
     except Exception as exc:
-        causes["soundfile"] = _describe(exc)
+        causes["soundfile"] = _decoder_cause(exc)
     else:
         header = AudioInfo(handle.samplerate, handle.channels, handle.frames,
                            handle.frames / handle.samplerate)
@@ -183,7 +183,7 @@ def _open(path) -> _Decoder:
     try:
         handle = audioread.audio_open(name)
     except Exception as exc:
-        causes["audioread"] = _describe(exc)
+        causes["audioread"] = _decoder_cause(exc)
     else:
         header = AudioInfo(int(handle.samplerate), int(handle.channels), None,
                            float(handle.duration))
@@ -211,7 +211,7 @@ def _checked_blocks(
             except StopIteration:
                 return
             except Exception as exc:  # any backend failure mid-file is that file's decode error
-                raise DecodeError(decoder.path, {decoder.backend: _describe(exc)}) from exc
+                raise DecodeError(decoder.path, {decoder.backend: _decoder_cause(exc)}) from exc
             # A reader may reuse its buffer for the next block, so what is yielded is new.
             block, finite = _to_mono(block) if mono else (block.copy(), _all_finite(block))
             if not finite:
