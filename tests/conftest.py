@@ -1,6 +1,8 @@
-"""Shared fixtures: the real samples in ../shared/data, and small generated signals.
+"""Shared fixtures: the real sample data, and small generated signals.
 
-Tests that need the real data skip with a stated reason where it is absent (a user's clone).
+The real samples are read from ``$SONICSEP_SHARED_DATA`` (default: ``../shared/data`` beside
+the repository, where the project's CI keeps them). Tests that need them skip with a stated
+reason where they are absent (a user's clone).
 In CI (.ci/run sets SONICSEP_REQUIRE_SHARED_DATA=1) its absence is an error instead, so the
 real-data tests can never silently stop running.
 """
@@ -21,7 +23,10 @@ def _require_shared(relpath: str = "") -> Path:
     path = SHARED_DATA / relpath
     if path.exists():
         return path
-    reason = f"real sample data not found at {path} (it ships beside the repo as ../shared/data)"
+    reason = (
+        f"real sample data not found at {path}: set SONICSEP_SHARED_DATA to a folder holding "
+        "gtzan/, fma/ and bad/ (see README, 'Tests')"
+    )
     if os.environ.get("SONICSEP_REQUIRE_SHARED_DATA") == "1":
         pytest.fail(reason + "; SONICSEP_REQUIRE_SHARED_DATA=1 demands it")
     pytest.skip(reason)
