@@ -94,11 +94,13 @@ def warm_kernels(config: FeatureConfig, notice_after: float = 1.0, file=None) ->
     """Featurize a one-segment noise WAV here, so Numba compiles every kernel before the run.
 
     The kernels are ``cache=True``: compiling them once in this process writes Numba's cache,
-    which the local workers then load in about a second each instead of each compiling for
-    ~20 s at once (and the progress bar's first rate, hence its ETA, is no longer a compile
-    time). Prints a "compiling kernels" line when the warm-up outlasts ``notice_after`` seconds
-    (a first run; with the cache it takes ~1 s and prints nothing) to ``file`` (default
-    stderr). Returns its seconds.
+    which the local workers then load in about a second each instead of all compiling at once,
+    and the progress bar's rate, hence its ETA, no longer includes a compile. Measured on the
+    40-track demo corpus, 2 workers on 2 busy cores, empty NUMBA_CACHE_DIR: warm-up 19 s, first
+    shard 2 s later, 36 s in all; without it the first shard took 106 s (ETA shown: 16 min) and
+    the run 152 s. Prints a "compiling kernels" line when the warm-up outlasts ``notice_after``
+    seconds (a first run; with the cache it takes ~1 s and prints nothing) to ``file``
+    (default stderr). Returns its seconds.
     """
     file = file or sys.stderr
     announced = threading.Event()
