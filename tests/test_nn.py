@@ -5,7 +5,12 @@ Models are built on tiny inputs so JAX compile time stays small.
 
 from __future__ import annotations
 
+import importlib.metadata
+import inspect
+import json
 import threading
+import tomllib
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -26,11 +31,16 @@ from sonicsep.nn.input_pipeline import (
     prefetch,
 )
 from sonicsep.nn.models import create_model, model_inputs, spectrogram_to_image
-from sonicsep.nn.train import head_labels, l2_penalty, split_metrics
+from sonicsep.nn.train import data_mesh, head_labels, l2_penalty, split_metrics
 from sonicsep.nn.trained import load_backbone, with_backbone
 from tests.synthetic_store import TINY_CONFIG, make_synthetic_store
 
 TINY_RESNET = ModelConfig(kind="resnet50", resnet_stages=(1, 1), resnet_width=2, image_size=16)
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# The first jax release with jax.sharding.AxisType and make_mesh(axis_types=...), which
+# data_mesh uses (0.5.0 to 0.5.2 spell it AxisTypes and take auto_axes=/explicit_axes=).
+JAX_API_FLOOR = "0.5.3"
 
 
 @pytest.fixture(scope="module")
@@ -287,7 +297,7 @@ def test_pretrained_backbone_loads_from_a_local_file(tmp_path):
     x = _batch()["x"]
     init = jax.jit(lambda key: model.init(key, x))
     source, fresh = init(jax.random.key(1)), init(jax.random.key(2))
-    # The Flax ImageNet example's layout: layers at the top level, classifier Dense_0.
+    # Layers at the top level, classifier Dense_0; the real example's names are checked below.
     imagenet_style = {
         c: {**jax.device_get(source[c]["backbone"]), "Dense_0": {"kernel": np.zeros((4, 1000))}}
         for c in ("params", "batch_stats")
@@ -306,6 +316,74 @@ def test_pretrained_backbone_loads_from_a_local_file(tmp_path):
     (tmp_path / "junk.msgpack").write_bytes(b"not msgpack")
     with pytest.raises(ModelError, match="msgpack"):
         load_backbone(tmp_path / "junk.msgpack")
+
+
+def test_the_flax_imagenet_examples_resnet50_loads_as_the_backbone(tmp_path):
+    import flax.serialization
+
+    # Paths and shapes derived from google/flax examples/imagenet/models.py, not from our code.
+    listed = json.loads((FIXTURES / "flax_imagenet_resnet50_params.json").read_text())
+    # Each leaf filled with its own index, so a value landing on another path is caught;
+    # float16 halves the file (with_backbone casts to the model's float32).
+    trees, fill = {}, {}
+    for collection in ("params", "batch_stats"):
+        for path, shape in listed[collection]:
+            fill[collection, path] = len(fill) + 1
+            node = trees.setdefault(collection, {})
+            *parents, leaf = path.split("/")
+            for name in parents:
+                node = node.setdefault(name, {})
+            node[leaf] = np.full(shape, fill[collection, path], np.float16)
+    # The example's TrainState as flax.serialization.to_bytes writes it (a legacy checkpoint).
+    train_state = {
+        "step": 1000,
+        "params": trees["params"],
+        "opt_state": {"0": {"trace": trees["params"]}, "1": {}},
+        "batch_stats": trees["batch_stats"],
+    }
+    path = tmp_path / "imagenet_resnet50.msgpack"
+    path.write_bytes(flax.serialization.to_bytes(train_state))
+    del trees, train_state
+
+    model = create_model(ModelConfig(kind="resnet50"), 10)
+    ours = jax.eval_shape(lambda: model.init(jax.random.key(0), _batch(n=1)["x"]))
+    loaded = with_backbone(ours, load_backbone(path))
+    for collection in ("params", "batch_stats"):
+        backbone = {
+            "/".join(k.key for k in keys): leaf
+            for keys, leaf in jax.tree_util.tree_leaves_with_path(loaded[collection]["backbone"])
+        }
+        expected = {p for c, p in fill if c == collection and not p.startswith("Dense_0/")}
+        assert set(backbone) == expected
+        for name, leaf in backbone.items():
+            assert leaf.dtype == jnp.float32
+            assert bool(jnp.all(leaf == fill[collection, name])), name
+    assert len(fill) == 161 + 106  # ResNet-50: 161 parameter and 106 statistics arrays
+
+
+# ---------------------------------------------------------------------- dependencies
+def _dependency_floors() -> dict[str, str]:
+    """``name -> lowest allowed version`` of pyproject's ``name>=version`` dependencies."""
+    floors = {}
+    for line in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]:
+        name, _, version = line.partition(">=")
+        floors[name.split("[")[0].strip()] = version.split(",")[0].strip()
+    return floors
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".")[:3])
+
+
+def test_the_jax_floor_has_the_sharding_api_the_code_uses():
+    floors = _dependency_floors()
+    assert _version(floors["jax"]) >= _version(JAX_API_FLOOR)
+    for name in ("jax", "flax", "optax", "orbax-checkpoint"):
+        installed = importlib.metadata.version(name)
+        assert _version(installed) >= _version(floors[name]), (name, installed, floors[name])
+    assert "axis_types" in inspect.signature(jax.make_mesh).parameters
+    mesh = data_mesh()
+    assert mesh.axis_names == ("data",) and mesh.axis_types == (jax.sharding.AxisType.Auto,)
 
 
 # ---------------------------------------------------------------------- metrics

@@ -17,8 +17,10 @@ import numpy as np
 import pytest
 
 from sonicsep.errors import ParameterError
+from sonicsep.nn.checkpoints import checkpoint_manager
+from sonicsep.nn.cli import train_main
 from sonicsep.nn.config import default_config, with_overrides
-from sonicsep.nn.train import checkpoint_manager, main, train_and_evaluate
+from sonicsep.nn.train import train_and_evaluate
 from sonicsep.nn.trained import load_trained
 from tests.synthetic_store import make_synthetic_store
 
@@ -100,8 +102,35 @@ def test_a_killed_run_resumes_to_the_same_parameters(straight, store, tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert [row["epoch"] for row in metrics["history"]] == [1, 2, 3, 4]
     assert metrics["jit_compilations"] == {"train_step": 1, "eval_step": 1}
-    with pytest.raises(ParameterError, match="epochs: 4 -> 5"):
-        train_and_evaluate(TINY.replace(epochs=5), tmp_path, store.url)
+
+    def no_training(row):
+        raise AssertionError(f"a finished run trained epoch {row['epoch']}")
+
+    # Finished: a rerun trains and evaluates nothing, and says so.
+    finished, written = [], (tmp_path / "metrics.json").stat().st_mtime_ns
+    again = train_and_evaluate(
+        TINY, tmp_path, store.url, on_epoch_end=no_training, on_finished=finished.append
+    )
+    assert [m["epochs_run"] for m in finished] == [4]
+    assert (tmp_path / "metrics.json").stat().st_mtime_ns == written
+    _assert_trees_equal(again.params, resumed.params)
+    # A larger budget trains the extra epoch from the last checkpoint.
+    rows = []
+    longer = train_and_evaluate(
+        TINY.replace(epochs=5), tmp_path, store.url, on_epoch_end=rows.append
+    )
+    assert [row["epoch"] for row in rows] == [5]
+    steps_per_epoch = -(-len(store.segment_index("train")[0]) // TINY.batch_size)
+    assert int(longer.step) == int(resumed.step) + steps_per_epoch == 5 * steps_per_epoch
+    extended = json.loads((tmp_path / "metrics.json").read_text())
+    assert extended["epochs_run"] == 5 and extended["history"][:4] == metrics["history"]
+    assert checkpoint_manager(tmp_path).all_steps() == [4, 5]
+    assert json.loads((tmp_path / "config.json").read_text())["epochs"] == 5
+    # Any other change, or a smaller budget, is another experiment.
+    with pytest.raises(ParameterError, match="epochs: 5 -> 4"):
+        train_and_evaluate(TINY, tmp_path, store.url)
+    with pytest.raises(ParameterError, match=r"learning_rate: 0.01 -> 0.001\)"):
+        train_and_evaluate(TINY.replace(epochs=6, learning_rate=1e-3), tmp_path, store.url)
 
 
 def test_data_parallel_over_two_cpu_devices(straight, store, tmp_path):
@@ -186,22 +215,38 @@ def test_cli_trains_and_reports(store, tmp_path, capsys):
         "--config",
         str(overrides),
     ]
-    assert main(argv) == 0
+    assert train_main(argv) == 0
     out = capsys.readouterr().out
     assert "epoch   1" in out and "test: segment accuracy" in out
+    assert f"results in {workdir / 'metrics.json'} and {workdir / 'model'}/" in out
     saved = json.loads((workdir / "config.json").read_text())
     assert (saved["l2"], saved["feature"], saved["shuffle_buffer"]) == (1e-3, "summary", 16)
+    # The same command again: finished, nothing trained, exit 0.
+    written = (workdir / "metrics.json").stat().st_mtime_ns
+    assert train_main(argv) == 0
+    out = capsys.readouterr().out
+    assert "already finished: the run used its epoch budget after 1 epochs" in out
+    assert "epoch   1" not in out and "test: segment accuracy" in out
+    assert (workdir / "metrics.json").stat().st_mtime_ns == written
+    # A larger --epochs trains on from the last checkpoint.
+    argv[argv.index("--epochs") + 1] = "2"
+    assert train_main(argv) == 0
+    out = capsys.readouterr().out
+    assert "epoch   2" in out and "epoch   1" not in out and "already finished" not in out
+    assert json.loads((workdir / "metrics.json").read_text())["epochs_run"] == 2
 
 
 def test_cli_usage_errors_exit_2_without_traceback(store, tmp_path, capsys):
-    assert main(["--store", str(tmp_path / "none.zarr"), "--workdir", str(tmp_path / "w")]) == 2
+    assert (
+        train_main(["--store", str(tmp_path / "none.zarr"), "--workdir", str(tmp_path / "w")]) == 2
+    )
     assert "no feature store" in capsys.readouterr().err
     argv = ["--store", store.url, "--workdir", str(tmp_path / "w"), "--model", "mlp"]
-    assert main([*argv, "--feature", "mel"]) == 2
+    assert train_main([*argv, "--feature", "mel"]) == 2
     assert "feature" in capsys.readouterr().err
-    assert main([*argv, "--batch-size", "0"]) == 2
+    assert train_main([*argv, "--batch-size", "0"]) == 2
     with pytest.raises(SystemExit) as exc:
-        main([*argv, "--model", "transformer"])
+        train_main([*argv, "--model", "transformer"])
     assert exc.value.code == 2
     done = subprocess.run(
         [

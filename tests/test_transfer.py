@@ -10,10 +10,11 @@ import orbax.checkpoint as ocp
 import pytest
 
 from sonicsep.errors import ModelError
+from sonicsep.nn.cli import transfer_main
 from sonicsep.nn.config import default_config, with_overrides
 from sonicsep.nn.train import train_and_evaluate
 from sonicsep.nn.trained import load_trained
-from sonicsep.nn.transfer import main, transfer_and_evaluate
+from sonicsep.nn.transfer import transfer_and_evaluate
 from tests.synthetic_store import TINY_CONFIG, make_synthetic_store
 
 TINY = with_overrides(
@@ -84,7 +85,7 @@ def test_full_mode_fine_tunes_everything_slower(stores, pretrained, tmp_path, ca
         "--epochs",
         "1",
     ]
-    assert main(argv) == 0
+    assert transfer_main(argv) == 0
     assert "test: segment accuracy" in capsys.readouterr().out
     source = load_trained(pretrained).variables
     tuned = load_trained(tmp_path)
@@ -107,4 +108,4 @@ def test_incompatible_store_is_a_clear_error(pretrained, tmp_path):
         "--workdir",
         str(tmp_path / "run2"),
     ]
-    assert main(argv) == 2
+    assert transfer_main(argv) == 2

@@ -3,6 +3,8 @@
 Laid out like the Flax ImageNet example: :func:`train_and_evaluate` (config, workdir) is the
 entry point, :func:`train_step` and :func:`eval_step` are pure and jitted, and the
 :class:`TrainState` (step, params, optimizer state, batch statistics) travels explicitly.
+Checkpoints and the work directory's resume rules live in :mod:`sonicsep.nn.checkpoints`, the
+command line in :mod:`sonicsep.nn.cli`.
 
 Data parallelism: a 1-D ``data`` mesh over every device; the state is replicated, each batch is
 split along its first axis, and XLA inserts the gradient and batch-norm all-reduces. The same
@@ -11,11 +13,14 @@ code runs on one CPU, one GPU or many (batch size must divide by the device coun
 Resumability: after every epoch the state, the best-so-far variables and the early-stopping
 progress are checkpointed with Orbax. Data order depends only on (seed, epoch) and dropout keys
 on (seed, step), so a killed run rerun with the same command ends with the same parameters as
-an uninterrupted one.
+an uninterrupted one. A rerun of a finished run trains nothing; one with a larger ``epochs``
+trains the extra epochs from the last checkpoint. The learning-rate schedule is then that of
+the larger budget from the current step on (so the rate rises again from the decayed end of the
+old schedule), and the result is not the one a run begun with the larger budget would reach.
 
 A work directory holds::
 
-    config.json           the TrainConfig (a resumed run must match it)
+    config.json           the TrainConfig (a resumed run must match it, epochs may grow)
     norm_stats.json       training-split normalisation statistics
     checkpoints/<epoch>/  Orbax checkpoints (the last two epochs)
     model/                the best-validation-loss model (see :mod:`sonicsep.nn.trained`)
@@ -25,37 +30,34 @@ A work directory holds::
 
 from __future__ import annotations
 
-import argparse
 import collections
-import dataclasses
 import functools
 import json
-import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import flax.serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import orbax.checkpoint as ocp
 from flax.training import train_state
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from sonicsep import metrics
-from sonicsep.errors import EXIT_OK, EXIT_USAGE, ParameterError, SonicSepError, StoreError
-from sonicsep.nn.config import (
-    FEATURES,
-    MODEL_KINDS,
-    TrainConfig,
-    default_config,
-    read_overrides,
-    with_overrides,
+from sonicsep.errors import ParameterError, StoreError
+from sonicsep.nn.checkpoints import (
+    METRICS_FILE,
+    Progress,
+    checkpoint_manager,
+    finished_metrics,
+    prepare_workdir,
+    restore_checkpoint,
+    save_checkpoint,
 )
+from sonicsep.nn.config import TrainConfig
 from sonicsep.nn.input_map import InputMap
 from sonicsep.nn.input_pipeline import InputPipeline, NormStats, compute_norm_stats
 from sonicsep.nn.models import create_model, model_inputs
@@ -63,10 +65,7 @@ from sonicsep.nn.trained import export_model, load_backbone, with_backbone
 from sonicsep.plots import confusion_matrix_png, training_curve_png
 from sonicsep.store import FeatureStore
 
-EXIT_INTERRUPTED = 130  # Ctrl-C; rerunning resumes
 DEVICE_KEYS = ("x", "label", "echonest", "echonest_mask", "weight")
-# Config fields that do not change results, so a resumed run may differ in them.
-RESUME_FREE_FIELDS = ("prefetch",)
 
 
 class TrainState(train_state.TrainState):
@@ -245,91 +244,6 @@ def jit_steps(config: TrainConfig, mesh, compiles: collections.Counter | None = 
     return train_fn, eval_fn
 
 
-# ---------------------------------------------------------------------- checkpoints
-@dataclasses.dataclass
-class Progress:
-    """Where a run stands: epochs done, early-stopping state and the per-epoch history."""
-
-    epoch: int = 0
-    best_epoch: int = 0
-    best_val_loss: float | None = None
-    bad_epochs: int = 0
-    stopped_early: bool = False
-    history: list = dataclasses.field(default_factory=list)
-
-    def record(self, row: dict, patience: int) -> bool:
-        """Add an epoch's row; True when its validation loss is the best so far."""
-        self.history.append(row)
-        self.epoch = row["epoch"]
-        improved = self.best_val_loss is None or row["val_loss"] < self.best_val_loss
-        if improved:
-            self.best_val_loss, self.best_epoch, self.bad_epochs = row["val_loss"], self.epoch, 0
-        else:
-            self.bad_epochs += 1
-            self.stopped_early = self.bad_epochs >= patience
-        return improved
-
-
-def checkpoint_manager(workdir: Path) -> ocp.CheckpointManager:
-    """Keeps the last two epochs. Saving is synchronous: the next step donates the buffers."""
-    options = ocp.CheckpointManagerOptions(
-        max_to_keep=2,
-        create=True,
-        enable_async_checkpointing=False,
-        cleanup_tmp_directories=True,  # a save killed midway leaves a temporary folder
-    )
-    return ocp.CheckpointManager((workdir / "checkpoints").resolve(), options=options)
-
-
-def save_checkpoint(manager, state: TrainState, best: dict, progress: Progress) -> None:
-    tree = {"state": flax.serialization.to_state_dict(state), "best": best}
-    manager.save(
-        progress.epoch,
-        args=ocp.args.Composite(
-            state=ocp.args.StandardSave(tree),
-            progress=ocp.args.JsonSave(dataclasses.asdict(progress)),
-        ),
-    )
-
-
-def restore_checkpoint(manager, state: TrainState, best: dict):
-    """(state, best, progress) of the latest checkpoint, placed like the given templates."""
-    template = {"state": flax.serialization.to_state_dict(state), "best": best}
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
-    restored = manager.restore(
-        manager.latest_step(),
-        args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract), progress=ocp.args.JsonRestore()
-        ),
-    )
-    tree = restored["state"]
-    state = flax.serialization.from_state_dict(state, tree["state"])
-    return state, tree["best"], Progress(**restored["progress"])
-
-
-def prepare_workdir(workdir: str | Path, config: TrainConfig) -> Path:
-    """Create ``workdir`` with ``config.json``, or check an existing run has the same config."""
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    path = workdir / "config.json"
-    current = config.to_dict()
-    if path.exists():
-        saved = json.loads(path.read_text())
-        differing = [
-            f"{k}: {saved.get(k)!r} -> {current.get(k)!r}"
-            for k in sorted(set(saved) | set(current))
-            if k not in RESUME_FREE_FIELDS and saved.get(k) != current.get(k)
-        ]
-        if differing:
-            raise ParameterError(
-                f"{workdir} holds a run with another config ({'; '.join(differing)}); rerun "
-                "with the same options to resume it, or choose a new --workdir"
-            )
-    else:
-        path.write_text(json.dumps(current, indent=2))
-    return workdir
-
-
 # ---------------------------------------------------------------------- evaluation
 def split_metrics(
     probs: np.ndarray, losses: np.ndarray, labels: np.ndarray, tracks: np.ndarray
@@ -390,12 +304,15 @@ def fit(
     backbone: dict | None = None,
     provenance: dict | None = None,
     on_epoch_end: Callable[[dict], None] | None = None,
+    on_finished: Callable[[dict], None] | None = None,
 ) -> TrainState:
     """Train (or resume), then evaluate the best epoch and export it; returns the final state.
 
     ``backbone`` initialises the backbone (pretrained weights or a transfer source);
     ``provenance`` is recorded in the exported model; ``on_epoch_end`` receives each epoch's
-    history row after its checkpoint is written.
+    history row after its checkpoint is written. A run that is already finished (see
+    :mod:`sonicsep.nn.checkpoints`) is neither trained nor evaluated again: ``on_finished``
+    receives its ``metrics.json`` and its final state is returned.
     """
     workdir = Path(workdir)
     mesh = data_mesh()
@@ -429,11 +346,17 @@ def fit(
     manager = checkpoint_manager(workdir)
     if manager.latest_step() is not None:
         state, best, progress = restore_checkpoint(manager, state, best)
+    finished = finished_metrics(workdir, progress) if progress.done(config.epochs) else None
+    if finished is not None:
+        manager.close()
+        if on_finished is not None:
+            on_finished(finished)
+        return state
 
     compiles = collections.Counter()
     train_fn, eval_fn = jit_steps(config, mesh, compiles)
     dropout_key = jax.device_put(dropout_key, replicated)
-    while progress.epoch < config.epochs and not progress.stopped_early:
+    while not progress.done(config.epochs):
         epoch = progress.epoch + 1
         start = time.perf_counter()
         state, train_loss, train_accuracy = train_epoch(
@@ -486,7 +409,7 @@ def model_meta(store, stats, input_map, progress, provenance) -> dict:
 
 def write_report(workdir, config, genres, progress, results, compiles, n_devices) -> dict:
     """``metrics.json``, the training curve and the track-level confusion matrix PNGs."""
-    metrics = {
+    report = {
         "model": config.model.kind,
         "feature": config.feature,
         "genres": list(genres),
@@ -498,7 +421,7 @@ def write_report(workdir, config, genres, progress, results, compiles, n_devices
         **results,
         "history": progress.history,
     }
-    (workdir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (workdir / METRICS_FILE).write_text(json.dumps(report, indent=2))
     title = f"{config.model.kind} on {config.feature}"
     training_curve_png(
         progress.history,
@@ -513,7 +436,7 @@ def write_report(workdir, config, genres, progress, results, compiles, n_devices
         workdir / "confusion_matrix.png",
         title=f"{title}: track level, {'test' if results['test'] else 'val'} split",
     )
-    return metrics
+    return report
 
 
 def train_and_evaluate(
@@ -523,11 +446,13 @@ def train_and_evaluate(
     *,
     pretrained_weights: str | Path | None = None,
     on_epoch_end: Callable[[dict], None] | None = None,
+    on_finished: Callable[[dict], None] | None = None,
 ) -> TrainState:
     """Train ``config``'s model on the store at ``store_url`` in ``workdir`` (resuming if begun).
 
     ``pretrained_weights``: a local Flax msgpack file to initialise the backbone from (see
-    :func:`sonicsep.nn.trained.load_backbone`).
+    :func:`sonicsep.nn.trained.load_backbone`). ``on_epoch_end`` and ``on_finished``: see
+    :func:`fit`.
     """
     store = FeatureStore.open(store_url)
     workdir = prepare_workdir(workdir, config)
@@ -550,103 +475,5 @@ def train_and_evaluate(
         backbone=backbone,
         provenance=provenance,
         on_epoch_end=on_epoch_end,
+        on_finished=on_finished,
     )
-
-
-# ---------------------------------------------------------------------- command line
-def print_epoch(row: dict) -> None:
-    print(
-        f"epoch {row['epoch']:3d}  loss {row['train_loss']:.4f}  acc {row['train_accuracy']:.3f}  "
-        f"val_loss {row['val_loss']:.4f}  val_acc {row['val_accuracy']:.3f}  "
-        f"val_track_acc {row['val_track_accuracy']:.3f}  lr {row['learning_rate']:.2e}  "
-        f"{row['seconds']:.1f}s",
-        flush=True,
-    )
-
-
-def print_summary(workdir: Path) -> None:
-    metrics = json.loads((workdir / "metrics.json").read_text())
-    for split in ("val", "test"):
-        if metrics.get(split):
-            m = metrics[split]
-            print(
-                f"{split}: segment accuracy {m['segment_accuracy']:.3f}, track accuracy "
-                f"{m['track_accuracy']:.3f} ({m['n_tracks']} tracks)"
-            )
-    print(f"best epoch {metrics['best_epoch']}; wrote {workdir}/metrics.json and {workdir}/model/")
-
-
-def add_training_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``sonicsep.train`` and ``sonicsep.transfer``."""
-    parser.add_argument("--store", required=True, help="feature store path or URL")
-    parser.add_argument("--workdir", required=True, help="run directory (resumed if it exists)")
-    parser.add_argument("--epochs", type=int, help="maximum epochs (default 30)")
-    parser.add_argument("--batch-size", type=int, help="global batch size (default 32)")
-    parser.add_argument("--lr", type=float, help="peak learning rate")
-    parser.add_argument("--patience", type=int, help="early-stopping patience in epochs")
-    parser.add_argument("--seed", type=int, help="seed of initialisation, data order, dropout")
-    parser.add_argument("--config", help="JSON file of TrainConfig fields (overrides presets)")
-
-
-def overrides_from_args(args: argparse.Namespace) -> dict:
-    """TrainConfig overrides: the --config file, then the explicit flags."""
-    overrides = {}
-    if args.config:
-        overrides.update(read_overrides(args.config))
-    flags = {
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "learning_rate": args.lr,
-        "patience": args.patience,
-        "seed": args.seed,
-    }
-    overrides.update({k: v for k, v in flags.items() if v is not None})
-    return overrides
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m sonicsep.train",
-        description="Train a deep genre model (MLP, CNN, fusion, ResNet-50) on a feature store.",
-    )
-    add_training_options(p)
-    p.add_argument("--model", choices=MODEL_KINDS, default="cnn")
-    p.add_argument(
-        "--feature", choices=FEATURES, help="input (default: summary for mlp, mel otherwise)"
-    )
-    p.add_argument(
-        "--pretrained-weights",
-        help="local Flax msgpack file to initialise the backbone from (nothing is downloaded)",
-    )
-    return p
-
-
-def run_job(job: Callable[[], object], workdir: str | Path) -> int:
-    """Run a training job for a CLI: usage errors and Ctrl-C become exit codes, not tracebacks."""
-    try:
-        job()
-    except SonicSepError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted: rerun the same command to resume from the last epoch", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    print_summary(Path(workdir))
-    return EXIT_OK
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-
-    def job():
-        overrides = overrides_from_args(args)
-        config = with_overrides(default_config(args.model, args.feature), overrides)
-        train_and_evaluate(
-            config,
-            args.workdir,
-            args.store,
-            pretrained_weights=args.pretrained_weights,
-            on_epoch_end=print_epoch,
-        )
-
-    return run_job(job, args.workdir)

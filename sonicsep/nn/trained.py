@@ -69,9 +69,26 @@ def read_variables(path: str | Path) -> dict:
 def load_backbone(path: str | Path) -> dict:
     """Backbone variables from a local weights file, for initialising a model before training.
 
-    Accepts a SonicSep ``variables.msgpack`` (``params['backbone']``) or a Flax ImageNet-example
-    ResNet checkpoint exported with ``flax.serialization.to_bytes`` (layers at the top level,
-    classifier ``Dense_0``); the classifier is dropped either way. Nothing is downloaded.
+    Reads a Flax msgpack file holding ``params`` (and ``batch_stats``) trees, either
+
+    * a SonicSep ``variables.msgpack`` (layers under ``params['backbone']``), or
+    * the Flax ImageNet example's ResNet (google/flax ``examples/imagenet``; layers at the top
+      level, classifier ``Dense_0``): ``{'params': ..., 'batch_stats': ...}`` or the example's
+      whole ``TrainState`` as ``flax.serialization.to_bytes`` writes it (its ``step``,
+      ``opt_state`` and ``dynamic_scale`` are ignored), which is what a legacy (pre-Orbax)
+      ``checkpoint_<step>`` file of the example holds.
+
+    The classifier is dropped either way. Nothing is downloaded. The example's ``ResNet50``
+    matches ``ModelConfig(kind="resnet50")`` layer for layer. An Orbax checkpoint directory of
+    the example is converted once to the file this reads::
+
+        import flax.serialization
+        from flax.training import checkpoints
+
+        state = checkpoints.restore_checkpoint("EXAMPLE_WORKDIR", target=None)  # plain dicts
+        variables = {"params": state["params"], "batch_stats": state["batch_stats"]}
+        with open("resnet50.msgpack", "wb") as f:
+            f.write(flax.serialization.to_bytes(variables))
     """
     variables = read_variables(path)
     out = {}

@@ -12,23 +12,15 @@ at a tenth of the pretrained run's learning rate (unless ``--lr`` says otherwise
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 from sonicsep.errors import ModelError
+from sonicsep.nn.checkpoints import prepare_workdir
 from sonicsep.nn.config import TRANSFER_MODES, TrainConfig, with_overrides
 from sonicsep.nn.input_map import plan_input_map
 from sonicsep.nn.input_pipeline import NormStats, compute_norm_stats
-from sonicsep.nn.train import (
-    TrainState,
-    add_training_options,
-    fit,
-    overrides_from_args,
-    prepare_workdir,
-    print_epoch,
-    run_job,
-)
+from sonicsep.nn.train import TrainState, fit
 from sonicsep.nn.trained import TrainedModel, load_trained
 from sonicsep.store import FeatureStore
 
@@ -63,8 +55,13 @@ def transfer_and_evaluate(
     *,
     overrides: dict | None = None,
     on_epoch_end: Callable[[dict], None] | None = None,
+    on_finished: Callable[[dict], None] | None = None,
 ) -> TrainState:
-    """Train a model initialised from ``pretrained_dir`` on ``store_url``; resumes like train."""
+    """Train a model initialised from ``pretrained_dir`` on ``store_url``.
+
+    Resumes, extends and recognises a finished run like :func:`sonicsep.nn.train.fit`, whose
+    ``on_epoch_end`` and ``on_finished`` these are.
+    """
     trained = load_trained(pretrained_dir)
     store = FeatureStore.open(store_url)
     config = transfer_config(TrainConfig.from_dict(trained.meta["train_config"]), mode, overrides)
@@ -97,35 +94,5 @@ def transfer_and_evaluate(
         backbone=backbone,
         provenance=provenance,
         on_epoch_end=on_epoch_end,
-    )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m sonicsep.transfer",
-        description="Fine-tune a trained SonicSep model on another store and genre list.",
-    )
-    p.add_argument("--pretrained", required=True, help="work directory of a finished training run")
-    p.add_argument(
-        "--mode",
-        choices=TRANSFER_MODES,
-        default="head",
-        help="head: train a new classifier head on the frozen backbone; full: fine-tune all",
-    )
-    add_training_options(p)
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_job(
-        lambda: transfer_and_evaluate(
-            args.pretrained,
-            args.store,
-            args.mode,
-            args.workdir,
-            overrides=overrides_from_args(args),
-            on_epoch_end=print_epoch,
-        ),
-        args.workdir,
+        on_finished=on_finished,
     )

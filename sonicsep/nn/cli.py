@@ -1,0 +1,187 @@
+"""The command lines of the deep-model jobs: ``python -m sonicsep.train`` and ``sonicsep.transfer``.
+
+Like the Flax examples' ``main.py``: parse the options, build the config, call the job
+(:func:`sonicsep.nn.train.train_and_evaluate`, :func:`sonicsep.nn.transfer.transfer_and_evaluate`).
+Both jobs share the store/workdir/optimisation options, the per-epoch printout and the way a
+job ends: exit 0 trained (or already finished), 2 usage error (message, no traceback),
+130 interrupted (rerunning the same command resumes from the last epoch).
+
+Rerunning a finished run prints that it is finished and where its results are, and trains
+nothing; rerunning it with a larger ``--epochs`` trains the extra epochs from its last
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from sonicsep.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, SonicSepError
+from sonicsep.nn.checkpoints import METRICS_FILE
+from sonicsep.nn.config import (
+    FEATURES,
+    MODEL_KINDS,
+    TRANSFER_MODES,
+    default_config,
+    read_overrides,
+    with_overrides,
+)
+from sonicsep.nn.train import train_and_evaluate
+from sonicsep.nn.trained import MODEL_DIR
+from sonicsep.nn.transfer import transfer_and_evaluate
+
+
+# ---------------------------------------------------------------------- printing
+def print_epoch(row: dict) -> None:
+    """One line per epoch: training and validation loss/accuracy, learning rate, seconds."""
+    print(
+        f"epoch {row['epoch']:3d}  loss {row['train_loss']:.4f}  acc {row['train_accuracy']:.3f}  "
+        f"val_loss {row['val_loss']:.4f}  val_acc {row['val_accuracy']:.3f}  "
+        f"val_track_acc {row['val_track_accuracy']:.3f}  lr {row['learning_rate']:.2e}  "
+        f"{row['seconds']:.1f}s",
+        flush=True,
+    )
+
+
+def print_finished(metrics: dict) -> None:
+    """Say that a rerun found its run finished and trains nothing."""
+    why = "stopped early" if metrics["stopped_early"] else "used its epoch budget"
+    print(
+        f"already finished: the run {why} after {metrics['epochs_run']} epochs; nothing to "
+        "train (pass a larger --epochs to train it longer)",
+        flush=True,
+    )
+
+
+def print_summary(workdir: Path) -> None:
+    """Validation and test accuracy of a finished run, and where its results are."""
+    metrics = json.loads((workdir / METRICS_FILE).read_text())
+    for split in ("val", "test"):
+        if metrics.get(split):
+            m = metrics[split]
+            print(
+                f"{split}: segment accuracy {m['segment_accuracy']:.3f}, track accuracy "
+                f"{m['track_accuracy']:.3f} ({m['n_tracks']} tracks)"
+            )
+    print(
+        f"best epoch {metrics['best_epoch']}; results in {workdir / METRICS_FILE} and "
+        f"{workdir / MODEL_DIR}/"
+    )
+
+
+# ---------------------------------------------------------------------- shared options
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``sonicsep.train`` and ``sonicsep.transfer``."""
+    parser.add_argument("--store", required=True, help="feature store path or URL")
+    parser.add_argument("--workdir", required=True, help="run directory (resumed if it exists)")
+    parser.add_argument(
+        "--epochs", type=int, help="maximum epochs (default 30); raise it to extend a run"
+    )
+    parser.add_argument("--batch-size", type=int, help="global batch size (default 32)")
+    parser.add_argument("--lr", type=float, help="peak learning rate")
+    parser.add_argument("--patience", type=int, help="early-stopping patience in epochs")
+    parser.add_argument("--seed", type=int, help="seed of initialisation, data order, dropout")
+    parser.add_argument("--config", help="JSON file of TrainConfig fields (overrides presets)")
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict:
+    """TrainConfig overrides: the --config file, then the explicit flags."""
+    overrides = {}
+    if args.config:
+        overrides.update(read_overrides(args.config))
+    flags = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "learning_rate": args.lr,
+        "patience": args.patience,
+        "seed": args.seed,
+    }
+    overrides.update({k: v for k, v in flags.items() if v is not None})
+    return overrides
+
+
+def run_job(job: Callable[[], object], workdir: str | Path) -> int:
+    """Run a training job for a CLI: usage errors and Ctrl-C become exit codes, not tracebacks."""
+    try:
+        job()
+    except SonicSepError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted: rerun the same command to resume from the last epoch", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print_summary(Path(workdir))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- the two jobs
+def build_train_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m sonicsep.train",
+        description="Train a deep genre model (MLP, CNN, fusion, ResNet-50) on a feature store.",
+    )
+    add_training_options(p)
+    p.add_argument("--model", choices=MODEL_KINDS, default="cnn")
+    p.add_argument(
+        "--feature", choices=FEATURES, help="input (default: summary for mlp, mel otherwise)"
+    )
+    p.add_argument(
+        "--pretrained-weights",
+        help="local Flax msgpack file to initialise the backbone from (nothing is downloaded)",
+    )
+    return p
+
+
+def train_main(argv: Sequence[str] | None = None) -> int:
+    """``python -m sonicsep.train``; returns the exit code."""
+    args = build_train_parser().parse_args(argv)
+
+    def job():
+        overrides = overrides_from_args(args)
+        config = with_overrides(default_config(args.model, args.feature), overrides)
+        train_and_evaluate(
+            config,
+            args.workdir,
+            args.store,
+            pretrained_weights=args.pretrained_weights,
+            on_epoch_end=print_epoch,
+            on_finished=print_finished,
+        )
+
+    return run_job(job, args.workdir)
+
+
+def build_transfer_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m sonicsep.transfer",
+        description="Fine-tune a trained SonicSep model on another store and genre list.",
+    )
+    p.add_argument("--pretrained", required=True, help="work directory of a finished training run")
+    p.add_argument(
+        "--mode",
+        choices=TRANSFER_MODES,
+        default="head",
+        help="head: train a new classifier head on the frozen backbone; full: fine-tune all",
+    )
+    add_training_options(p)
+    return p
+
+
+def transfer_main(argv: Sequence[str] | None = None) -> int:
+    """``python -m sonicsep.transfer``; returns the exit code."""
+    args = build_transfer_parser().parse_args(argv)
+    return run_job(
+        lambda: transfer_and_evaluate(
+            args.pretrained,
+            args.store,
+            args.mode,
+            args.workdir,
+            overrides=overrides_from_args(args),
+            on_epoch_end=print_epoch,
+            on_finished=print_finished,
+        ),
+        args.workdir,
+    )
