@@ -234,14 +234,15 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"method(s), repeatable or comma-separated: {', '.join(classical.METHODS)} "
         "(default: all)",
     )
-    p.add_argument("--out", default=DEFAULT_OUT, help="output folder")
+    p.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})")
     p.add_argument(
         "--jobs",
         type=int,
         default=min(4, os.cpu_count() or 1),
-        help="grid points fitted in parallel",
+        help="grid points fitted in parallel (default: the CPU count, at most 4)",
     )
-    p.add_argument("--seed", type=int, default=classical.SEED)
+    p.add_argument("--seed", type=int, default=classical.SEED,
+                   help=f"seed of every model and split draw (default: {classical.SEED})")
     return p
 
 

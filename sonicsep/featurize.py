@@ -157,7 +157,7 @@ def featurize_shard(url: str, shard: int, retry_failed: bool = False) -> list[tu
         try:
             features = featurize_track(str(path), config)
         except Exception as exc:  # noqa: BLE001 - any per-track failure is recorded, never fatal
-            result.status[i], result.error[i] = FAILED, _describe(exc)
+            result.status[i], result.error[i] = FAILED, _failure_cause(exc)
         else:
             k = features["summary"].shape[0]
             result.mel_db[i, :k] = features["mel_db"]
@@ -171,7 +171,8 @@ def featurize_shard(url: str, shard: int, retry_failed: bool = False) -> list[tu
     return attempted
 
 
-def _describe(exc: BaseException) -> str:
+def _failure_cause(exc: BaseException) -> str:
+    """The error text a failed track or shard records: our messages as they are."""
     if isinstance(exc, SonicSepError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
@@ -291,7 +292,7 @@ def run_featurize(
                 outcomes = future.result()
             except Exception as exc:  # noqa: BLE001 - one shard's failure never stops the run
                 shard = shard_of[future]
-                counts.shard_errors[shard] = cause = _describe(exc)
+                counts.shard_errors[shard] = cause = _failure_cause(exc)
                 bar.write(f"shard {shard} not saved, its tracks stay pending: {cause}",
                           file=sys.stderr)
                 continue
@@ -329,7 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Featurize a dataset into a chunked Zarr feature store with Dask.",
     )
     specs = DATASETS.values()
-    p.add_argument("--dataset", choices=tuple(DATASETS), default="demo")
+    p.add_argument("--dataset", choices=tuple(DATASETS), default="demo",
+                   help="dataset to featurize (default: demo, the built-in synthetic corpus)")
     p.add_argument("--root", help="dataset folder (default for demo: a generated corpus)")
     p.add_argument("--subset", choices=_ordered_union(s.subsets for s in specs),
                    help=_per_dataset(lambda s: (s.subsets, s.subsets[0] if s.subsets else None)))
@@ -339,14 +341,17 @@ def build_parser() -> argparse.ArgumentParser:
                    "featurized); its random split leaks artists across splits")
     for option in _cli_options():
         p.add_argument(option.flag, help=option.cli_help)
-    p.add_argument("--out", default=DEFAULT_STORE, help="store path or fsspec URL")
-    p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
+    p.add_argument("--out", default=DEFAULT_STORE,
+                   help=f"store path or fsspec URL (default: {DEFAULT_STORE})")
+    p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+                   help="local worker processes (default: the CPU count, at most 4)")
     p.add_argument("--scheduler", help="address of an existing dask.distributed scheduler")
     p.add_argument("--config", help="feature config JSON (FeatureConfig fields)")
     p.add_argument("--limit", type=int, help="featurize only the first N tracks")
     p.add_argument("--overwrite", action="store_true", help="rebuild the store from scratch")
     p.add_argument("--retry-failed", action="store_true", help="retry tracks that failed before")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (the summary is still printed)")
     return p
 
 
