@@ -170,19 +170,13 @@ def mel_band_stats(mel_db: np.ndarray) -> np.ndarray:
 def load_mel_stats(store: FeatureStore, rows: np.ndarray, segments: np.ndarray) -> np.ndarray:
     """:func:`mel_band_stats` of segment ``segments[i]`` of track row ``rows[i]``, for every i.
 
-    Reads ``mel_db`` one store shard at a time and keeps only the statistics: a shard is the
-    unit the store is written in (whole objects per read), and the full array of an fma_large
-    store (~70 GB) would not fit in memory.
+    Streams ``mel_db`` a block of chunks at a time (:meth:`FeatureStore.iter_segment_blocks`)
+    and keeps only the statistics: the full array of an fma_large store (~70 GB) would not fit
+    in memory.
     """
-    mel = store.array("mel_db")
     out = np.empty((len(rows), 2 * store.config.n_mels), np.float32)
-    shard_of = rows // store.tracks_per_shard
-    order = np.argsort(shard_of, kind="stable")
-    shards, starts = np.unique(shard_of[order], return_index=True)
-    for shard, picks in zip(shards, np.split(order, starts[1:]), strict=True):
-        sl = store.shard_slice(int(shard))
-        block = mel[sl]
-        out[picks] = mel_band_stats(block[rows[picks] - sl.start, segments[picks]])
+    for picks, mel_db in store.iter_segment_blocks("mel_db", rows, segments):
+        out[picks] = mel_band_stats(mel_db)
     return out
 
 
@@ -207,9 +201,9 @@ def _finite(name, level, columns, X, y, track_row, split, reason) -> FeatureSet:
 def load_feature_set(store: FeatureStore, name: str) -> FeatureSet:
     """Load feature set ``name`` (see the module docstring) from ``store``, every split.
 
-    'summary' and 'mfcc' read only the summary array, never the spectrograms; 'mel' reads
-    ``mel_db`` shard by shard; 'echonest' reads only the per-track table. Echonest samples do
-    not depend on featurization, so tracks whose audio failed still count there.
+    'summary' and 'mfcc' read only the summary array, never the spectrograms; 'mel' streams
+    ``mel_db`` in blocks of chunks; 'echonest' reads only the per-track table. Echonest samples
+    do not depend on featurization, so tracks whose audio failed still count there.
     """
     if name not in FEATURE_SETS:
         raise ParameterError(f"unknown feature set {name!r}; expected one of {FEATURE_SETS}")

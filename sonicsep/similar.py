@@ -21,7 +21,6 @@ were answered).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import warnings
@@ -32,7 +31,14 @@ from pathlib import Path
 import numpy as np
 
 from sonicsep import metrics
-from sonicsep.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, SonicSepError, StoreError
+from sonicsep.errors import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_USAGE,
+    ParameterError,
+    SonicSepError,
+    StoreError,
+)
 from sonicsep.featurize import featurize_track
 from sonicsep.store import DEFAULT_STORE, FeatureStore
 
@@ -57,6 +63,10 @@ class SimilarityIndex:
     def __post_init__(self):
         # Kept so a query costs one matrix-vector product: |a-b|^2 = |a|^2 - 2a.b + |b|^2.
         self._sq_norms = np.einsum("ij,ij->i", self.vectors, self.vectors)
+        # The largest |v|^2 in float64, for the error bound of that float32 product.
+        self._max_sq_norm = float(
+            np.einsum("ij,ij->i", self.vectors, self.vectors, dtype=np.float64).max(initial=0.0)
+        )
 
     def standardise(self, raw: np.ndarray) -> np.ndarray:
         """A raw vector (summary mean or model embedding) in the index's standardised space."""
@@ -65,21 +75,36 @@ class SimilarityIndex:
     def query(self, vector: np.ndarray, k: int = 10) -> list[tuple[str, str, float]]:
         """The ``k`` nearest tracks to a standardised vector: (track_id, genre, distance).
 
-        Exact: every track's distance is computed, then the ``k`` smallest are sorted.
+        Exact: the answer is the float64 brute force -- the ``k`` smallest distances
+        ``sqrt(sum((v - q)**2))`` computed in float64 between the float32 index vectors and
+        ``vector`` cast to float32, ties broken by index row -- without computing every
+        distance in float64. A float32 matrix-vector product gives every distance with an error
+        of at most ``E`` (:func:`float32_distance_bound`); every track whose float32 distance is
+        within ``2E`` of the k-th smallest is then re-ranked in float64. A track left out has a
+        true distance beyond ``kth + E``, above that of at least ``k`` others, so it cannot be
+        among the nearest.
         """
+        query = np.asarray(vector, np.float32)
+        if query.shape != self.vectors.shape[1:]:
+            raise ParameterError(
+                f"invalid vector of shape {query.shape}: the index holds vectors of shape "
+                f"{self.vectors.shape[1:]}; embed the query as the index was built"
+            )
         k = min(k, len(self.vectors))
-        # The expanded form |x|^2 - 2x.q + |q|^2 is one fast matrix product but, in float32,
-        # loses ~1e-3 to cancellation near zero; so it only shortlists candidates (with a
-        # margin), whose distances are then computed exactly from their differences.
-        d2 = self._sq_norms - 2.0 * (self.vectors @ vector) + float(vector @ vector)
-        shortlist = np.argpartition(d2, min(len(d2), 2 * k + 8) - 1)[: 2 * k + 8]
-        diff = self.vectors[shortlist].astype(np.float64) - vector.astype(np.float64)
-        exact = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        if k < 1:
+            return []
+        query_sq = query @ query
+        d2 = self._sq_norms - np.float32(2) * (self.vectors @ query) + query_sq
+        error = float32_distance_bound(len(query), self._max_sq_norm + float(query_sq))
+        kth = float(np.partition(d2, k - 1)[k - 1])
+        candidates = np.flatnonzero(d2 <= _float32_at_least(kth + 2.0 * error))
+        diff = self.vectors[candidates].astype(np.float64) - query.astype(np.float64)
+        exact = np.einsum("ij,ij->i", diff, diff)
+        # candidates are ascending rows, so a stable sort breaks distance ties by row
         order = np.argsort(exact, kind="stable")[:k]
-        nearest, distances = shortlist[order], exact[order]
         return [
-            (str(self.track_ids[i]), str(self.genres[i]), float(d))
-            for i, d in zip(nearest, distances, strict=True)
+            (str(self.track_ids[i]), str(self.genres[i]), float(np.sqrt(d)))
+            for i, d in zip(candidates[order], exact[order], strict=True)
         ]
 
     def save(self, folder: Path) -> None:
@@ -109,6 +134,39 @@ class SimilarityIndex:
         )
 
 
+def float32_distance_bound(dim: int, sq_norm_sum: float) -> float:
+    """A bound on the error of a squared distance ``|v|^2 - 2 v.q + |q|^2`` computed in float32.
+
+    With ``u = 2**-24`` (float32's unit roundoff) and ``g = dim*u / (1 - dim*u)``, each of the
+    three float32 dot products of length ``dim`` errs by at most ``g`` times the sum of its
+    products' magnitudes (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed.,
+    eq. 3.5; any summation order, with or without FMA, as BLAS may choose), and
+    ``|v.q| <= (|v|^2 + |q|^2) / 2``; so the three carry at most ``2g (|v|^2 + |q|^2)`` and the
+    two float32 additions at most ``(5 + 2u) (1 + g) u (|v|^2 + |q|^2)`` more. The bound
+    returned is ``(2g + 7u) * sq_norm_sum``; with ``dim * u < 0.1`` that leaves more than
+    ``u * sq_norm_sum`` spare, which covers the float64 rounding of the bound and of the
+    threshold built from it.
+
+    Parameters
+    ----------
+    dim : int
+        Vector length; the bound needs ``dim * u < 0.1`` (``dim`` below 1.6 million).
+    sq_norm_sum : float
+        ``|v|^2 + |q|^2``, or an upper bound of it over all ``v`` for one bound for every track.
+    """
+    u = 2.0**-24
+    if dim * u >= 0.1:
+        raise ParameterError(f"invalid dim={dim}: the float32 error bound needs dim < 1.6e6")
+    gamma = dim * u / (1 - dim * u)
+    return (2 * gamma + 7 * u) * sq_norm_sum
+
+
+def _float32_at_least(value: float) -> np.float32:
+    """The smallest float32 not below ``value``, so a float32 comparison stays conservative."""
+    rounded = np.float32(value)
+    return rounded if rounded >= value else np.nextafter(rounded, np.float32(np.inf))
+
+
 def standardiser(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Column mean and standard deviation (1 where a column is constant).
 
@@ -118,19 +176,6 @@ def standardiser(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mean = raw.mean(axis=0)
     scale = raw.std(axis=0)
     return mean, np.where(scale > 0, scale, 1.0)
-
-
-def store_fingerprint(store: FeatureStore) -> str:
-    """A hash of the store's attributes and track statuses, so a stale index is rebuilt.
-
-    Featurizing changes statuses (pending -> ok or failed; ok tracks are never redone), and a
-    store remade with another config, dataset or genre list changes its attributes. Only the
-    small ``status`` array is read: every query checks the fingerprint, and each extra per-track
-    array costs ~0.2 s on a 100k-track store (one small chunk per shard).
-    """
-    digest = hashlib.sha256(json.dumps(store.attrs, sort_keys=True).encode())
-    digest.update(np.ascontiguousarray(store.group["status"][:]).tobytes())
-    return digest.hexdigest()[:16]
 
 
 def summary_track_vectors(store: FeatureStore) -> tuple[np.ndarray, np.ndarray]:
@@ -164,7 +209,7 @@ def build_index(store: FeatureStore, embedder=None) -> SimilarityIndex:
         genres=tracks["genre"].to_numpy(str)[rows],
         mean=mean,
         scale=scale,
-        fingerprint=store_fingerprint(store),
+        fingerprint=store.fingerprint(),
     )
 
 
@@ -188,7 +233,7 @@ def load_or_build_index(store: FeatureStore, embedder=None, rebuild=False) -> Si
     folder = index_folder(store.url, kind)
     if not rebuild and (folder / "meta.json").exists():
         index = SimilarityIndex.load(folder)
-        if index.fingerprint == store_fingerprint(store):
+        if index.fingerprint == store.fingerprint():
             return index
     index = build_index(store, embedder)
     try:

@@ -30,9 +30,11 @@ object. ``status`` is written last, so a shard killed mid-write stays ``pending`
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -58,8 +60,14 @@ PENDING, OK, FAILED = range(3)
 COMPRESSOR = BloscCodec(cname="zstd", clevel=1, shuffle="shuffle", blocksize=1 << 20)
 TARGET_CHUNK_BYTES = 4 * 2**20
 MAX_SHARD_BYTES = 256 * 2**20
+# One streaming read (:meth:`FeatureStore.iter_segment_blocks`) spans whole chunks up to this
+# size: Zarr's per-call overhead (~1 ms) would dominate reads of single 4 MiB chunks on stores
+# of 100k tracks, and 64 MiB keeps a reader's memory a quarter of a shard's.
+READ_BLOCK_BYTES = 64 * 2**20
 
 TRACK_ARRAYS = ("track", "path", "label", "split", "duration", "echonest")
+# Arrays with one value block per (track, segment): what the segment readers read.
+SEGMENT_ARRAYS = ("mel_db", "mfcc", "summary")
 RESULT_ARRAYS = ("mel_db", "mfcc", "summary", "mask", "n_segments", "error", "status")
 
 
@@ -146,6 +154,7 @@ class FeatureStore:
         self.summary_names: tuple[str, ...] = tuple(attrs["summary_names"])
         self.echonest_names: tuple[str, ...] = tuple(attrs["echonest_names"])
         self.n_tracks: int = int(group["track"].shape[0])
+        self._segment_arrays: dict[str, zarr.Array] = {}
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -275,7 +284,7 @@ class FeatureStore:
 
     def tracks_to_do(self, retry_failed: bool = False) -> np.ndarray:
         """Boolean mask of the tracks a run must featurize (see :func:`needs_work`)."""
-        return needs_work(self.group["status"][:], retry_failed)
+        return needs_work(self.statuses(), retry_failed)
 
     def shards_to_do(self, retry_failed: bool = False) -> list[int]:
         """Shards with a track to featurize."""
@@ -344,13 +353,35 @@ class FeatureStore:
         return np.array(self.group[name][rows].tolist(), dtype=object)
 
     def array(self, name: str) -> zarr.Array:
-        if name not in ("mel_db", "mfcc", "summary", "mask", "echonest"):
+        """A feature array, for whole reads of small stores (tests, reports); stream big ones
+        with :meth:`iter_segment_blocks` or :meth:`read_segments`."""
+        if name not in (*SEGMENT_ARRAYS, "mask", "echonest"):
             raise StoreError(f"unknown feature array {name!r}")
         return self.group[name]
 
+    def statuses(self) -> np.ndarray:
+        """Status code of every track (an index into :data:`STATUSES`)."""
+        return self.group["status"][:]
+
+    def fingerprint(self) -> str:
+        """A short hash of the attributes and track statuses: it changes when the content can.
+
+        Featurizing changes statuses (pending -> ok or failed; ok tracks are never redone), and
+        a store remade with another config, dataset or genre list changes its attributes (and
+        ``store_id``). Only the small ``status`` array is read, so a cache (the similarity index)
+        can check it on every use: each further per-track array would cost ~0.2 s on a
+        100k-track store (one small chunk per shard).
+        """
+        digest = hashlib.sha256(json.dumps(self.attrs, sort_keys=True).encode())
+        digest.update(np.ascontiguousarray(self.statuses()).tobytes())
+        return digest.hexdigest()[:16]
+
     def segment_index(self, split: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(track row, segment) of every valid segment of ok tracks, optionally in one split."""
-        status = self.group["status"][:]
+        """(track row, segment) of every valid segment of ok tracks, optionally in one split.
+
+        Rows come in ascending order (segments ascending within a row): store order.
+        """
+        status = self.statuses()
         keep = status == OK
         if split is not None:
             if split not in SPLITS:
@@ -372,5 +403,116 @@ class FeatureStore:
         return summary[rows, segs], labels[rows], rows
 
     def counts(self) -> dict[str, int]:
-        status = self.group["status"][:]
+        status = self.statuses()
         return {name: int((status == i).sum()) for i, name in enumerate(STATUSES)}
+
+    # ------------------------------------------------------------------ segment readers
+    def _segment_array(self, name: str) -> zarr.Array:
+        if name not in SEGMENT_ARRAYS:
+            raise StoreError(f"unknown segment array {name!r}; expected one of {SEGMENT_ARRAYS}")
+        # Opening an array reads and parses its metadata (~1 ms); the pipeline reads a window
+        # every few batches, and an array's layout never changes after create.
+        if name not in self._segment_arrays:
+            self._segment_arrays[name] = self.group[name]
+        return self._segment_arrays[name]
+
+    def segment_shape(self, name: str) -> tuple[int, ...]:
+        """Shape of one segment's values in ``name``: (n_mels, frames) for ``mel_db``."""
+        return tuple(self._segment_array(name).shape[2:])
+
+    def read_tracks(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """Every segment of the tracks ``rows``, in the order given.
+
+        Returns
+        -------
+        np.ndarray [shape=(len(rows), max_segments, ...)]
+            ``name``'s values; each distinct track is read once (one orthogonal selection).
+        """
+        array = self._segment_array(name)
+        rows = _row_array(rows, array.shape[0])
+        if len(rows) == 0:
+            return np.zeros((0, *array.shape[1:]), array.dtype)
+        unique_rows, position = np.unique(rows, return_inverse=True)
+        return array.oindex[unique_rows][position]
+
+    def read_segments(self, name: str, rows: np.ndarray, segments: np.ndarray) -> np.ndarray:
+        """Segment ``segments[i]`` of track ``rows[i]`` for every i, in the order given.
+
+        Returns
+        -------
+        np.ndarray [shape=(len(rows), ...)]
+            ``name``'s values; each distinct track is read once (one orthogonal selection), so
+            a window of segments from a few chunks decodes each of those chunks once.
+        """
+        array = self._segment_array(name)
+        rows, segments = _row_array(rows, array.shape[0]), np.asarray(segments, np.int64)
+        _check_pairs(rows, segments)
+        if len(rows) == 0:
+            return np.zeros((0, *array.shape[2:]), array.dtype)
+        unique_rows, position = np.unique(rows, return_inverse=True)
+        return array.oindex[unique_rows][position, segments]
+
+    def chunk_of(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """The stored chunk of ``name`` holding each track row.
+
+        Reads that stay within one chunk decode it once: the input pipeline shuffles chunks,
+        not tracks, to keep its reads chunk-local.
+        """
+        array = self._segment_array(name)
+        return _row_array(rows, array.shape[0]) // int(array.chunks[0])
+
+    def iter_segment_blocks(
+        self,
+        name: str,
+        rows: np.ndarray,
+        segments: np.ndarray,
+        *,
+        max_block_bytes: int = READ_BLOCK_BYTES,
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Stream segments ``(rows[i], segments[i])`` of ``name`` a block of chunks at a time.
+
+        A block is a run of whole stored chunks of tracks (at most ``max_block_bytes``, at
+        least one chunk), read with one call; blocks come in store order and blocks holding no
+        requested segment are not read, so memory stays bounded by one block however big the
+        array (a whole ``mel_db`` of fma_large is ~70 GB).
+
+        Yields
+        ------
+        picks : np.ndarray [shape=(m,), dtype=int64]
+            Positions in ``rows``/``segments`` served by this block, ascending; every position
+            is yielded exactly once over the whole iteration.
+        values : np.ndarray [shape=(m, ...)]
+            ``name``'s values of those segments, equal to ``read_segments(name, rows[picks],
+            segments[picks])``.
+        """
+        array = self._segment_array(name)
+        rows, segments = _row_array(rows, array.shape[0]), np.asarray(segments, np.int64)
+        _check_pairs(rows, segments)
+        if len(rows) == 0:
+            return
+        chunk_tracks = int(array.chunks[0])
+        chunk_bytes = chunk_tracks * math.prod(array.shape[1:]) * array.dtype.itemsize
+        block_tracks = chunk_tracks * max(1, max_block_bytes // chunk_bytes)
+        block_of = rows // block_tracks
+        order = np.argsort(block_of, kind="stable")
+        _, starts = np.unique(block_of[order], return_index=True)
+        for picks in np.split(order, starts[1:]):
+            # Only the span of requested tracks: the chunks it touches are decoded either way.
+            first, last = int(rows[picks].min()), int(rows[picks].max())
+            data = array[first : last + 1]
+            yield picks, data[rows[picks] - first, segments[picks]]
+
+
+def _row_array(rows: np.ndarray, n_tracks: int) -> np.ndarray:
+    """``rows`` as int64 track rows, checked to lie in ``[0, n_tracks)``."""
+    rows = np.asarray(rows, np.int64)
+    if len(rows) and (rows.min() < 0 or rows.max() >= n_tracks):
+        raise StoreError(f"track rows must lie in [0, {n_tracks}); got {rows.min()}..{rows.max()}")
+    return rows
+
+
+def _check_pairs(rows: np.ndarray, segments: np.ndarray) -> None:
+    if rows.shape != segments.shape:
+        raise StoreError(
+            f"rows and segments must pair up: shapes {rows.shape} and {segments.shape} differ"
+        )

@@ -1,8 +1,8 @@
 """``python -m sonicsep.predict``: classical and deep models, feature parity, formats, exit codes.
 
-Also home of the tiny demo store and tiny CNN that the similar and report tests reuse: a store
-of real (synthetic-music) audio files featurized in-process with a small config, so every test
-can go back from a store row to the audio file it came from.
+Runs on the tiny demo store and tiny CNN of ``helpers``: real (synthetic-music) audio files
+featurized in-process with a small config, so every test can go back from a store row to the
+audio file it came from.
 """
 
 from __future__ import annotations
@@ -16,50 +16,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from synthetic_store import TINY_CONFIG
+
+# CLIP_SECONDS, TINY_CNN and TINY_FEATURES stay importable from here until test_report and
+# test_scripts import them from helpers.
+from helpers import (  # noqa: F401
+    CLIP_SECONDS,
+    ONE_POINT_GRIDS,
+    TINY_CNN,
+    TINY_FEATURES,
+    make_demo_store,
+    track_path,
+    train_tiny_cnn,
+)
 
 from sonicsep import classical, predict
-from sonicsep.datasets import load_dataset
-from sonicsep.featurize import featurize_shard, prepare_store
-from sonicsep.store import FeatureStore
 
 REPO = Path(__file__).resolve().parents[1]
-# 1 s segments, at most 3 of them: a 3.5 s clip gives 3 stored segments and a 4th, padded one
-# when a whole file is read. The synthetic store's config, so models can move between the two.
-TINY_FEATURES = TINY_CONFIG
-CLIP_SECONDS = 3.5
-TINY_CNN = {
-    "epochs": 2,
-    "batch_size": 8,
-    "shuffle_buffer": 16,
-    "learning_rate": 1e-2,
-    "model": {"cnn_features": [4, 4], "cnn_kernels": [3, 2], "cnn_dense": 16},
-}
-ONE_POINT_GRIDS = {"knn": {"n_neighbors": (3,), "leaf_size": (30,)}, "svm": {"kernel": ("rbf",)}}
-
-
-def make_demo_store(folder: Path, n_per_genre: int = 4, config=TINY_FEATURES) -> FeatureStore:
-    """The demo corpus (5 genres, ``n_per_genre`` clips each) featurized without Dask."""
-    dataset = load_dataset(
-        "demo", root=folder / "corpus", n_per_genre=n_per_genre, clip_seconds=CLIP_SECONDS
-    )
-    store = prepare_store(str(folder / "demo.zarr"), dataset, config, workers=1, overwrite=False)
-    for shard in range(store.n_shards):
-        featurize_shard(store.url, shard)
-    return FeatureStore.open(store.url)
-
-
-def train_tiny_cnn(store: FeatureStore, workdir: Path, feature: str = "mel") -> Path:
-    from sonicsep.nn.config import default_config, with_overrides
-    from sonicsep.nn.train import train_and_evaluate
-
-    config = with_overrides(default_config("cnn", feature), TINY_CNN)
-    train_and_evaluate(config, workdir, store.url)
-    return workdir
-
-
-def track_path(store: FeatureStore, row: int) -> str:
-    return str(store.strings("path")[row])
 
 
 @pytest.fixture(scope="module")

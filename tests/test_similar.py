@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from test_predict import TINY_FEATURES, make_demo_store, track_path, train_tiny_cnn
+from helpers import TINY_FEATURES, make_demo_store, track_path, train_tiny_cnn
 
 from sonicsep import similar
 from sonicsep.errors import ModelError
@@ -118,29 +118,29 @@ def test_a_model_embedding_finds_the_track_itself_first(store, built, capsys):
     assert len(kinds) == 1 and next(iter(kinds)).startswith("model-")
 
 
-def test_track_vectors_read_one_chunk_at_a_time(store, built, monkeypatch):
+@pytest.mark.parametrize("max_block_bytes", [1, 2**30])
+def test_track_vectors_stream_blocks_and_average_every_track(store, built, monkeypatch,
+                                                               max_block_bytes):
+    """One chunk per block or the whole array in one: the same mean embedding of every track."""
     from sonicsep.nn.embedding import ModelEmbedder
 
     embedder = ModelEmbedder.load(built[1], store)
-    mel = store.array("mel_db")
-    reads = []
+    blocks = []
+    stream = store.iter_segment_blocks
 
-    class Recording:
-        chunks, shape = mel.chunks, mel.shape
+    def recording(name, rows, segments):
+        for picks, values in stream(name, rows, segments, max_block_bytes=max_block_bytes):
+            blocks.append(picks)
+            yield picks, values
 
-        def __getitem__(self, key):
-            reads.append(key)
-            return mel[key]
-
-    monkeypatch.setattr(store, "array", lambda name: Recording() if name == "mel_db" else None)
+    monkeypatch.setattr(store, "iter_segment_blocks", recording)
     rows, vectors = embedder.track_vectors(store)
-    per_chunk = mel.chunks[0]
-    assert reads and all(k.stop - k.start <= per_chunk for k in reads)
-    assert len(reads) == -(-store.n_tracks // per_chunk)
+    chunk = store.array("mel_db").chunks[0]
+    assert len(blocks) == (-(-store.n_tracks // chunk) if max_block_bytes == 1 else 1)
     assert list(rows) == list(range(store.n_tracks))
-    whole = mel[:]
-    expected = [embedder.model.embed(whole[r, :3]).mean(axis=0) for r in (0, store.n_tracks - 1)]
-    np.testing.assert_allclose(vectors[[0, -1]], expected, rtol=1e-4, atol=1e-5)
+    whole = store.array("mel_db")[:]
+    expected = [embedder.model.embed(whole[r, :3]).mean(axis=0) for r in range(store.n_tracks)]
+    np.testing.assert_allclose(vectors, expected, rtol=1e-4, atol=1e-5)
 
 
 def test_a_model_of_another_feature_config_is_refused(built, tmp_path, capsys):
@@ -161,20 +161,78 @@ def test_usage_errors_exit_2(tmp_path, capsys):
     assert similar.main(["--store", str(tmp_path), "-k", "0", "x.wav"]) == 2
 
 
+def _index(vectors: np.ndarray) -> similar.SimilarityIndex:
+    n, dim = vectors.shape
+    return similar.SimilarityIndex(
+        "test", vectors.astype(np.float32), np.arange(n).astype(str), np.full(n, "g"),
+        np.zeros(dim), np.ones(dim), "f",
+    )
+
+
+def _brute_force(index: similar.SimilarityIndex, query: np.ndarray, k: int):
+    """(rows, distances) of the k nearest: every distance in float64, ties by row."""
+    diff = index.vectors.astype(np.float64) - np.float32(query).astype(np.float64)
+    d2 = (diff**2).sum(axis=1)
+    rows = np.lexsort((np.arange(len(d2)), d2))[:k]
+    return list(rows), np.sqrt(d2[rows])
+
+
+def _check_exact(index, queries, k):
+    for q in queries:
+        hits = index.query(q, k)
+        rows, distances = _brute_force(index, q, k)
+        assert [int(t) for t, _, _ in hits] == rows
+        # float64 sums of another order: equal to the last bits
+        np.testing.assert_allclose([d for _, _, d in hits], distances, rtol=1e-14, atol=0)
+
+
 def test_query_is_exact_against_brute_force():
     rng = np.random.default_rng(0)
     raw = rng.normal(0, 1, (3000, 20)) * rng.uniform(0.1, 100, 20)
     mean, scale = similar.standardiser(raw)
-    index = similar.SimilarityIndex(
-        "test", ((raw - mean) / scale).astype(np.float32), np.arange(3000).astype(str),
-        np.full(3000, "g"), mean, scale, "f",
-    )
-    for q in index.vectors[:50] + rng.normal(0, 0.3, (50, 20)).astype(np.float32):
-        exact = np.argsort(np.linalg.norm(index.vectors.astype(np.float64) - q, axis=1))[:10]
-        hits = index.query(q, 10)
-        assert [int(t) for t, _, _ in hits] == list(exact)
-        np.testing.assert_allclose(
-            [d for _, _, d in hits],
-            np.linalg.norm(index.vectors[exact].astype(np.float64) - q, axis=1), rtol=1e-4,
-        )
+    index = _index((raw - mean) / scale)
+    _check_exact(index, index.vectors[:50] + rng.normal(0, 0.3, (50, 20)).astype(np.float32), 10)
     assert len(index.query(index.vectors[0], 10_000)) == 3000
+
+
+def test_query_is_exact_on_nearly_tied_and_duplicated_vectors():
+    """2000 vectors 1e-7 apart (relative), below float32's resolution of their distances."""
+    rng = np.random.default_rng(7)
+    centre = rng.normal(0, 1, 24)
+    vectors = centre * (1 + rng.normal(0, 1e-7, (2000, 24)))
+    vectors[100:110] = vectors[5]  # duplicates: the same distance, ranked by row
+    vectors[1990:] = vectors[1500]
+    index = _index(vectors)
+    near = (centre * (1 + rng.normal(0, 1e-7, (30, 24)))).astype(np.float32)
+    _check_exact(index, [*near, np.float32(centre), index.vectors[5], index.vectors[1500]], 15)
+
+
+def test_query_breaks_exact_distance_ties_by_row():
+    """Small integer vectors: many tracks at exactly the same distance."""
+    rng = np.random.default_rng(8)
+    index = _index(rng.integers(-2, 3, (2000, 6)).astype(np.float64))
+    queries = rng.integers(-2, 3, (20, 6)).astype(np.float32)
+    _check_exact(index, queries, 25)
+    hits = index.query(queries[0], 25)
+    assert len({d for _, _, d in hits}) < 25  # there were ties to break
+
+
+def test_float32_distance_bound_holds_where_cancellation_is_worst():
+    """Long, large, nearly equal vectors: the float32 expansion loses most of its digits."""
+    rng = np.random.default_rng(3)
+    dim = 512
+    vectors = (1000 + rng.normal(0, 1e-3, (500, dim))).astype(np.float32)
+    query = vectors[0] + np.float32(1e-3)
+    exact = ((vectors.astype(np.float64) - query.astype(np.float64)) ** 2).sum(axis=1)
+    sq_norms = np.einsum("ij,ij->i", vectors, vectors)
+    fast = sq_norms - np.float32(2) * (vectors @ query) + query @ query
+    sq_sum = np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64) + float(
+        query.astype(np.float64) @ query.astype(np.float64)
+    )
+    error = np.abs(fast.astype(np.float64) - exact)
+    bound = np.array([similar.float32_distance_bound(dim, s) for s in sq_sum])
+    assert (error <= bound).all()
+    assert error.max() > exact.max()  # the float32 distances alone are useless here
+    assert similar.float32_distance_bound(dim, 1.0) == pytest.approx(
+        2 * dim * 2.0**-24 / (1 - dim * 2.0**-24) + 7 * 2.0**-24
+    )

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import zarr
 
+from sonicsep import store as store_module
 from sonicsep.config import FeatureConfig
 from sonicsep.errors import StoreError
 from sonicsep.store import (
@@ -125,8 +126,9 @@ def test_load_summary_reads_valid_segments_of_ok_tracks_per_split(tmp_path):
     assert X.shape == (4, 3) and list(X[:, 0]) == [0.0, 0.0, 1.0, 2.0]
     assert list(y) == [0, 1, 0, 1]
     # splits partition the segments: no track in two splits
-    parts = [set(store.load_summary(s)[2]) for s in ("train", "val", "test")]
-    assert sum(map(len, parts)) == 10 and not (parts[0] & parts[1] or parts[1] & parts[2])
+    train, val, test = (set(store.load_summary(s)[2]) for s in ("train", "val", "test"))
+    assert len(train) + len(val) + len(test) == 10
+    assert not (train & val or val & test or train & test)
 
 
 def test_xarray_sees_labelled_dimensions(tmp_path):
@@ -147,3 +149,96 @@ def test_tracks_per_shard_bounds_shard_memory_for_long_tracks():
     hour = FeatureConfig(max_segments=720)  # a 60-minute track kept whole
     tps = default_tracks_per_shard(10_000, 1, hour)
     assert tps == 2 and tps * track_bytes(hour) <= 256 * 2**20
+
+
+# ---------------------------------------------------------------------- segment readers
+@pytest.fixture
+def coded(tmp_path, monkeypatch):
+    """10 tracks in shards of 4 and mel_db chunks of 2; value = 10 * row + segment."""
+    monkeypatch.setattr(store_module, "TARGET_CHUNK_BYTES", 2 * store_module.track_bytes(CONFIG))
+    store = _create(tmp_path / "s.zarr")
+    for shard in range(store.n_shards):
+        sl = store.shard_slice(shard)
+        res = _result(store, shard, 0.0)
+        code = 10.0 * np.arange(sl.start, sl.stop)[:, None] + np.arange(CONFIG.max_segments)
+        res.mel_db[:] = code[:, :, None, None]
+        res.summary[:] = code[:, :, None]
+        store.write_shard(shard, res)
+    assert store.group["mel_db"].chunks[0] == 2 and store.group["mel_db"].shards[0] == 4
+    return store
+
+
+# A subset of rows, some with both segments, across all three shards.
+ROWS = np.array([0, 1, 1, 3, 4, 5, 5, 6, 8, 9])
+SEGMENTS = np.array([1, 0, 1, 0, 1, 0, 1, 1, 0, 1])
+
+
+def _codes(values):
+    return values.reshape(len(values), -1)[:, 0]
+
+
+@pytest.mark.parametrize("chunks_per_block,expected_blocks", [(1, 5), (3, 2), (100, 1)])
+def test_iter_segment_blocks_yields_each_segment_once_in_store_order(
+    coded, chunks_per_block, expected_blocks
+):
+    chunk_bytes = 2 * CONFIG.max_segments * CONFIG.n_mels * CONFIG.frames_per_segment * 4
+    blocks = list(
+        coded.iter_segment_blocks(
+            "mel_db", ROWS, SEGMENTS, max_block_bytes=chunks_per_block * chunk_bytes
+        )
+    )
+    assert len(blocks) == expected_blocks
+    picks = np.concatenate([p for p, _ in blocks])
+    assert list(picks) == list(range(len(ROWS)))  # every segment once, in the order asked
+    for p, values in blocks:
+        assert values.shape == (len(p), CONFIG.n_mels, CONFIG.frames_per_segment)
+        assert list(_codes(values)) == list(10 * ROWS[p] + SEGMENTS[p])
+        # a block is a run of whole chunks: no chunk is split between two blocks
+        assert len(np.unique(ROWS[p] // (2 * chunks_per_block))) == 1
+
+
+def test_iter_segment_blocks_skips_unrequested_chunks_and_keeps_input_order(coded):
+    rows, segments = np.array([9, 0, 8, 1]), np.array([0, 1, 1, 0])
+    blocks = list(coded.iter_segment_blocks("mel_db", rows, segments, max_block_bytes=1))
+    assert [list(p) for p, _ in blocks] == [[1, 3], [0, 2]]  # chunk of rows 0-1, then 8-9
+    assert [list(_codes(v)) for _, v in blocks] == [[1.0, 10.0], [90.0, 81.0]]
+    assert list(coded.iter_segment_blocks("mel_db", [], [])) == []
+
+
+def test_read_segments_and_read_tracks_equal_the_stream(coded):
+    streamed = np.empty((len(ROWS), CONFIG.n_mels, CONFIG.frames_per_segment), np.float32)
+    for p, values in coded.iter_segment_blocks("mel_db", ROWS, SEGMENTS, max_block_bytes=1):
+        streamed[p] = values
+    shuffled = np.random.default_rng(0).permutation(len(ROWS))
+    np.testing.assert_array_equal(
+        coded.read_segments("mel_db", ROWS[shuffled], SEGMENTS[shuffled]), streamed[shuffled]
+    )
+    tracks = coded.read_tracks("mel_db", [9, 2, 2, 5])
+    assert tracks.shape == (4, CONFIG.max_segments, CONFIG.n_mels, CONFIG.frames_per_segment)
+    assert _codes(tracks.reshape(8, CONFIG.n_mels, -1)).tolist() == [90, 91, 20, 21, 20, 21, 50, 51]
+    assert coded.read_segments("mel_db", [], []).shape == (0, *coded.segment_shape("mel_db"))
+    assert coded.segment_shape("summary") == (3,)
+    assert list(coded.chunk_of("mel_db", [0, 1, 2, 9])) == [0, 0, 1, 4]
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda s: s.read_segments("mask", [0], [0]), "unknown segment array 'mask'"),
+        (lambda s: s.read_segments("mel_db", [10], [0]), r"track rows must lie in \[0, 10\)"),
+        (lambda s: s.read_tracks("mfcc", [-1]), "track rows"),
+        (lambda s: list(s.iter_segment_blocks("mel_db", [0, 1], [0])), "must pair up"),
+    ],
+)
+def test_segment_readers_reject_bad_requests(coded, call, match):
+    with pytest.raises(StoreError, match=match):
+        call(coded)
+
+
+def test_fingerprint_follows_statuses_and_attributes(tmp_path):
+    store = _create(tmp_path / "s.zarr")
+    before = store.fingerprint()
+    assert FeatureStore.open(store.url).fingerprint() == before
+    assert _create(tmp_path / "t.zarr").fingerprint() != before  # same tracks, new store_id
+    store.write_shard(2, _result(store, 2, 1.0, status=FAILED))
+    assert store.fingerprint() != before

@@ -77,21 +77,15 @@ class ModelEmbedder:
     def track_vectors(self, store: FeatureStore) -> tuple[np.ndarray, np.ndarray]:
         """(store rows of ok tracks, mean embedding of each over its valid segments).
 
-        Reads the model's feature array one Zarr chunk of tracks at a time (a whole mel_db of
-        fma_large is ~70 GB), skipping chunks without a finished track.
+        Streams the model's feature array a block of chunks at a time
+        (:meth:`FeatureStore.iter_segment_blocks`; a whole mel_db of fma_large is ~70 GB).
+        A block holds whole tracks, so each track's mean comes from one block.
         """
-        array = store.array(self.array_name)
         rows, segments = store.segment_index()
-        tracks_per_chunk = int(array.chunks[0])
-        chunk_of = rows // tracks_per_chunk
         out_rows, out_vectors = [], []
-        for chunk in np.unique(chunk_of):
-            pick = chunk_of == chunk
-            start = int(chunk) * tracks_per_chunk
-            block = array[start : min(start + tracks_per_chunk, array.shape[0])]
-            embedded = self.model.embed(block[rows[pick] - start, segments[pick]])
-            chunk_rows, means = metrics.mean_by_track(rows[pick], embedded)
-            out_rows.append(chunk_rows)
+        for picks, values in store.iter_segment_blocks(self.array_name, rows, segments):
+            block_rows, means = metrics.mean_by_track(rows[picks], self.model.embed(values))
+            out_rows.append(block_rows)
             out_vectors.append(means)
         if not out_rows:
             return np.zeros(0, np.int64), np.zeros((0, 0))

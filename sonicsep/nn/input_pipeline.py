@@ -14,7 +14,8 @@ A batch is a dict of fixed-shape numpy arrays (the last one of an epoch is padde
 The store is never loaded whole. An epoch's order is a pure function of ``(seed, epoch)``: the
 store's track chunks are shuffled, then segments are shuffled within windows of
 ``shuffle_buffer`` consecutive segments, and each window is read with one orthogonal Zarr
-selection of its tracks (so every chunk is decoded about once per epoch). A background thread
+selection of its tracks (:meth:`FeatureStore.read_segments`, so every chunk is decoded about
+once per epoch). A background thread
 reads ahead by ``prefetch`` batches while the accelerator computes.
 """
 
@@ -81,44 +82,29 @@ def normalize_echonest(values: np.ndarray, stats: NormStats) -> tuple[np.ndarray
     return np.where(present, scaled, 0).astype(np.float32), present.astype(np.float32)
 
 
-class SegmentReader:
-    """Reads segments of one feature array by (track row, segment), a window at a time."""
-
-    def __init__(self, store: FeatureStore, feature: str):
-        if feature not in STORE_ARRAY:
-            known = tuple(STORE_ARRAY)
-            raise ParameterError(f"invalid feature={feature!r}: must be one of {known}")
-        self.array = store.array(STORE_ARRAY[feature])
-        self.tracks_per_chunk = int(self.array.chunks[0])
-
-    def read(self, rows: np.ndarray, segments: np.ndarray) -> np.ndarray:
-        """Feature values [shape=(n, ...)] of segment ``segments[i]`` of track ``rows[i]``."""
-        if len(rows) == 0:
-            return np.zeros((0, *self.array.shape[2:]), np.float32)
-        unique_rows, position = np.unique(rows, return_inverse=True)
-        tracks = self.array.oindex[unique_rows]
-        return np.asarray(tracks[position, segments], np.float32)
+def store_array(feature: str) -> str:
+    """The store array a model ``feature`` reads ('mel' -> 'mel_db')."""
+    if feature not in STORE_ARRAY:
+        raise ParameterError(f"invalid feature={feature!r}: must be one of {tuple(STORE_ARRAY)}")
+    return STORE_ARRAY[feature]
 
 
-def compute_norm_stats(
-    store: FeatureStore, feature: str, *, standardize: bool = True, window: int = 1024
-) -> NormStats:
-    """Normalisation statistics from the training split, streamed window by window.
+def compute_norm_stats(store: FeatureStore, feature: str, *, standardize: bool = True) -> NormStats:
+    """Normalisation statistics from the training split, streamed a block of chunks at a time.
 
     Sums run in float64 so millions of segments do not lose precision.
     """
+    name = store_array(feature)
     rows, segments = store.segment_index("train")
     if len(rows) == 0:
         raise StoreError(f"{store.url}: no valid training segments to compute statistics from")
     feature_mean = feature_std = None
     if standardize:
-        reader = SegmentReader(store, feature)
         total = total_sq = 0.0
         count = 0
-        for start in range(0, len(rows), window):
-            x = reader.read(rows[start : start + window], segments[start : start + window])
+        for _, values in store.iter_segment_blocks(name, rows, segments):
+            x = values.astype(np.float64)
             axes = tuple(i for i in range(x.ndim) if i != 1)
-            x = x.astype(np.float64)
             total = total + x.sum(axis=axes)
             total_sq = total_sq + np.square(x).sum(axis=axes)
             count += x.size // x.shape[1]
@@ -183,7 +169,7 @@ class InputPipeline:
         if batch_size < 1:
             raise ParameterError(f"invalid batch_size={batch_size}: must be >= 1")
         self.store = store
-        self.reader = SegmentReader(store, feature)
+        self.array_name = store_array(feature)
         self.stats = stats
         self.batch_size = batch_size
         self.seed = seed
@@ -203,7 +189,7 @@ class InputPipeline:
     @property
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one model input (a segment after the input map)."""
-        raw = np.zeros((1, *self.reader.array.shape[2:]), np.float32)
+        raw = np.zeros((1, *self.store.segment_shape(self.array_name)), np.float32)
         return (raw if self.input_map is None else self.input_map(raw)).shape[1:]
 
     def n_segments(self, split: str) -> int:
@@ -224,7 +210,7 @@ class InputPipeline:
     def _batches(self, split, epoch, shuffle):
         rows, segments = self.index(split)
         if shuffle:
-            chunk = rows // self.reader.tracks_per_chunk
+            chunk = self.store.chunk_of(self.array_name, rows)
             order = epoch_order(chunk, seed=self.seed, epoch=epoch, buffer=self.shuffle_buffer)
         else:
             order = np.arange(len(rows))
@@ -236,7 +222,7 @@ class InputPipeline:
         return fixed_size_batches(windows, self.batch_size)
 
     def _window(self, rows, segments) -> dict:
-        x = self.reader.read(rows, segments)
+        x = np.asarray(self.store.read_segments(self.array_name, rows, segments), np.float32)
         if self.input_map is not None:
             x = self.input_map(x)
         return {
