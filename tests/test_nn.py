@@ -340,6 +340,7 @@ def test_the_flax_imagenet_examples_resnet50_loads_as_the_backbone(tmp_path):
         "params": trees["params"],
         "opt_state": {"0": {"trace": trees["params"]}, "1": {}},
         "batch_stats": trees["batch_stats"],
+        "dynamic_scale": None,
     }
     path = tmp_path / "imagenet_resnet50.msgpack"
     path.write_bytes(flax.serialization.to_bytes(train_state))
