@@ -77,7 +77,8 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``sonicsep.train`` and ``sonicsep.transfer``."""
     parser.add_argument("--store", required=True, help="feature store path or URL")
     parser.add_argument("--workdir", required=True, help="run directory (resumed if it exists)")
-    parser.add_argument("--epochs", type=int, help="maximum epochs (default 30)")
+    parser.add_argument("--epochs", type=int,
+                        help="maximum epochs (default 30); raise it to extend a finished run")
     parser.add_argument("--batch-size", type=int, help="global batch size (default 32)")
     parser.add_argument("--lr", type=float, help="peak learning rate")
     parser.add_argument("--patience", type=int, help="early-stopping patience in epochs")
