@@ -369,8 +369,9 @@ class FeatureStore:
         Featurizing changes statuses (pending -> ok or failed; ok tracks are never redone), and
         a store remade with another config, dataset or genre list changes its attributes (and
         ``store_id``). Only the small ``status`` array is read, so a cache (the similarity index)
-        can check it on every use: each further per-track array would cost ~0.2 s on a
-        100k-track store (one small chunk per shard).
+        can check it on every use; that read is one small chunk per shard, 1.4 s on a
+        100k-track store on a shared 2-core machine (``benchmarks/bench_similar.py``), and
+        every further per-track array would cost as much again.
         """
         digest = hashlib.sha256(json.dumps(self.attrs, sort_keys=True).encode())
         digest.update(np.ascontiguousarray(self.statuses()).tobytes())
