@@ -99,10 +99,11 @@ class SimilarityIndex:
             return []
         query_sq = query @ query
         d2 = self._sq_norms - np.float32(2) * (self.vectors @ query) + query_sq
-        error = float32_distance_bound(len(query), self._max_sq_norm + float(query_sq))
+        query64 = query.astype(np.float64)
+        error = float32_distance_bound(len(query), self._max_sq_norm + float(query64 @ query64))
         kth = float(np.partition(d2, k - 1)[k - 1])
         candidates = np.flatnonzero(d2 <= _float32_at_least(kth + 2.0 * error))
-        diff = self.vectors[candidates].astype(np.float64) - query.astype(np.float64)
+        diff = self.vectors[candidates].astype(np.float64) - query64
         exact = np.einsum("ij,ij->i", diff, diff)
         # candidates are ascending rows, so a stable sort breaks distance ties by row
         order = np.argsort(exact, kind="stable")[:k]
