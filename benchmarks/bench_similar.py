@@ -52,7 +52,7 @@ def timed(fn, *args, **kwargs):
 def synthetic_index(raw: np.ndarray, genres: np.ndarray) -> SimilarityIndex:
     mean, scale = standardiser(raw)
     return SimilarityIndex(
-        kind="bench",
+        index_name="bench",
         vectors=((raw - mean) / scale).astype(np.float32),
         track_ids=np.array([f"{i:06d}" for i in range(len(raw))]),
         genres=genres,

@@ -7,9 +7,9 @@ trained deep model, by the model's embedding averaged over the track's segments
 feature config and embedded the same way, so a store track's own audio file finds itself at
 distance ~0.
 
-The index is built once and saved beside the store (``STORE.similar/<kind>/``, kind ``summary``
-or ``model-<hash>``) with a fingerprint of the store's content; a later query loads it, and
-rebuilds it only when the store changed (tracks finished or failed, another feature config;
+The index is built once and saved beside the store (``STORE.similar/<index name>/``, named
+``summary`` or ``model-<hash>``) with a fingerprint of the store's content; a later query loads
+it, and rebuilds it only when the store changed (tracks finished or failed, another feature config;
 ``--rebuild`` forces it).
 Search is exact Euclidean -- the answer equals a float64 brute force, ties broken by index row
 (:meth:`SimilarityIndex.query`) -- at the cost of one float32 matrix-vector product over every
@@ -56,7 +56,7 @@ class SimilarityIndex:
     ``fingerprint`` identifies the store content the index was built from.
     """
 
-    kind: str
+    index_name: str  # "summary" or "model-<hash>": what embedded the tracks
     vectors: np.ndarray  # (n_tracks, d) float32, standardised
     track_ids: np.ndarray  # (n_tracks,) str
     genres: np.ndarray  # (n_tracks,) str
@@ -121,15 +121,18 @@ class SimilarityIndex:
         np.save(folder / "genres.npy", self.genres.astype(str))
         # An index folder without meta.json is incomplete and gets rebuilt.
         (folder / "meta.json").write_text(
-            json.dumps({"kind": self.kind, "fingerprint": self.fingerprint})
+            json.dumps({"index_name": self.index_name, "fingerprint": self.fingerprint})
         )
 
     @classmethod
-    def load(cls, folder: Path) -> SimilarityIndex:
+    def load(cls, folder: Path) -> SimilarityIndex | None:
+        """The saved index, or None when it was written by an older SonicSep (rebuild it)."""
         meta = json.loads((folder / "meta.json").read_text())
+        if "index_name" not in meta:
+            return None
         mean, scale = np.load(folder / "standardiser.npy")
         return cls(
-            kind=meta["kind"],
+            index_name=meta["index_name"],
             vectors=np.load(folder / "vectors.npy"),
             track_ids=np.load(folder / "track_ids.npy"),
             genres=np.load(folder / "genres.npy"),
@@ -197,10 +200,10 @@ def build_index(store: FeatureStore, embedder=None) -> SimilarityIndex:
     """
     if embedder is None:
         rows, raw = summary_track_vectors(store)
-        kind = "summary"
+        index_name = "summary"
     else:
         rows, raw = embedder.track_vectors(store)
-        kind = embedder.kind
+        index_name = embedder.index_name
     finite = np.isfinite(raw).all(axis=1)
     rows, raw = rows[finite], raw[finite]
     if len(rows) == 0:
@@ -208,7 +211,7 @@ def build_index(store: FeatureStore, embedder=None) -> SimilarityIndex:
     mean, scale = standardiser(raw)
     tracks = store.tracks()
     return SimilarityIndex(
-        kind=kind,
+        index_name=index_name,
         vectors=((raw - mean) / scale).astype(np.float32),
         track_ids=tracks["track_id"].to_numpy(str)[rows],
         genres=tracks["genre"].to_numpy(str)[rows],
@@ -218,15 +221,15 @@ def build_index(store: FeatureStore, embedder=None) -> SimilarityIndex:
     )
 
 
-def index_folder(store_url: str, kind: str) -> Path:
-    """``STORE.similar/<kind>``: beside a local store, so it travels and is deleted with it."""
+def index_folder(store_url: str, index_name: str) -> Path:
+    """``STORE.similar/<index_name>``: beside a local store, so it travels and goes with it."""
     if "://" in store_url and not store_url.startswith("file://"):
         raise StoreError(
             f"the similarity index is saved beside a local store; {store_url!r} is remote: "
             "copy the store locally first"
         )
     local = store_url.removeprefix("file://")
-    return Path(local.rstrip("/") + INDEX_SUFFIX) / kind.replace("/", "_")
+    return Path(local.rstrip("/") + INDEX_SUFFIX) / index_name.replace("/", "_")
 
 
 def load_or_build_index(store: FeatureStore, embedder=None, rebuild=False) -> SimilarityIndex:
@@ -234,11 +237,11 @@ def load_or_build_index(store: FeatureStore, embedder=None, rebuild=False) -> Si
 
     A store in a read-only place still answers: the fresh index is used unsaved, with a warning.
     """
-    kind = "summary" if embedder is None else embedder.kind
-    folder = index_folder(store.url, kind)
+    index_name = "summary" if embedder is None else embedder.index_name
+    folder = index_folder(store.url, index_name)
     if not rebuild and (folder / "meta.json").exists():
         index = SimilarityIndex.load(folder)
-        if index.fingerprint == store.fingerprint():
+        if index is not None and index.fingerprint == store.fingerprint():
             return index
     index = build_index(store, embedder)
     try:
@@ -252,7 +255,8 @@ def embed_file(path: str, store: FeatureStore, embedder=None) -> np.ndarray:
     """The raw (unstandardised) vector of an audio file, as the index embeds its tracks."""
     features = featurize_track(path, store.config)
     if embedder is None:
-        vector = features["summary"].astype(np.float64).mean(axis=0)
+        summary = features["summary"]
+        _, (vector,) = metrics.mean_by_track(np.zeros(len(summary)), summary)
     else:
         vector = embedder.file_vector(features)
     if not np.isfinite(vector).all():
@@ -284,9 +288,10 @@ def format_answers(answers: dict) -> str:
         if isinstance(hits, dict):
             lines.append(f"  error: {hits['error']}")
             continue
+        lines.append(f"  {'rank':>4s}  {'track':<24s} {'genre':<16s} {'distance':>8s}")
         for rank, hit in enumerate(hits, 1):
             lines.append(
-                f"  {rank:2d}. {hit['track_id']:<24s} {hit['genre']:<16s} {hit['distance']:.3f}"
+                f"  {rank:4d}  {hit['track_id']:<24s} {hit['genre']:<16s} {hit['distance']:8.3f}"
             )
     return "\n".join(lines)
 

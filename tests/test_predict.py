@@ -16,18 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
-# CLIP_SECONDS, TINY_CNN and TINY_FEATURES stay importable from here until test_report and
-# test_scripts import them from helpers.
-from helpers import (  # noqa: F401
-    CLIP_SECONDS,
-    ONE_POINT_GRIDS,
-    TINY_CNN,
-    TINY_FEATURES,
-    make_demo_store,
-    track_path,
-    train_tiny_cnn,
-)
+from helpers import ONE_POINT_GRIDS, make_demo_store, track_path, train_tiny_cnn
 
 from sonicsep import classical, predict
 

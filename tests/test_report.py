@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_predict import ONE_POINT_GRIDS, make_demo_store, train_tiny_cnn
+from helpers import ONE_POINT_GRIDS, make_demo_store, train_tiny_cnn
 
 from sonicsep import benchmark, report
 

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from helpers import CLIP_SECONDS, TINY_CNN, TINY_FEATURES, train_tiny_cnn
 from synthetic_store import make_synthetic_store
-from test_predict import CLIP_SECONDS, TINY_CNN, TINY_FEATURES, train_tiny_cnn
 
 from sonicsep.datasets import ECHONEST_FEATURES
 from sonicsep.datasets.demo import synthesize_clip

@@ -100,7 +100,19 @@ def test_text_output_ranks_neighbours(store, capsys):
     assert similar.main(["--store", store.url, "-k", "2", track_path(store, 0)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"{track_path(store, 0)}:"
-    assert lines[1].split()[:2] == ["1.", store.strings("track")[0]]
+    assert lines[1].split() == ["rank", "track", "genre", "distance"]
+    assert lines[2].split()[:2] == ["1", store.strings("track")[0]]
+    assert float(lines[2].split()[-1]) < 1e-3 < float(lines[3].split()[-1])
+
+
+def test_an_index_saved_by_an_older_version_is_rebuilt(store):
+    folder = similar.index_folder(store.url, "summary")
+    similar.load_or_build_index(store)
+    (folder / "meta.json").write_text(json.dumps({"kind": "summary", "fingerprint": "x"}))
+    assert similar.SimilarityIndex.load(folder) is None
+    index = similar.load_or_build_index(store)
+    assert index.index_name == "summary" and index.fingerprint == store.fingerprint()
+    assert json.loads((folder / "meta.json").read_text())["index_name"] == "summary"
 
 
 def test_a_model_embedding_finds_the_track_itself_first(store, built, capsys):

@@ -47,13 +47,13 @@ def config_differences(model_config: dict, store_config: dict) -> list[str]:
 class ModelEmbedder:
     """Embeds store tracks and featurized files with a trained model.
 
-    ``kind`` names the model (``model-<hash of its weights and metadata>``) and so the folder of
-    its similarity index.
+    ``index_name`` names the model's similarity index and its folder
+    (``model-<hash of its weights and metadata>``).
     """
 
-    def __init__(self, model: TrainedModel, kind: str):
+    def __init__(self, model: TrainedModel, index_name: str):
         self.model = model
-        self.kind = kind
+        self.index_name = index_name
         self.array_name = STORE_ARRAY[model.feature]
 
     @classmethod
