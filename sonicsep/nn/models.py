@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from sonicsep.nn.config import ModelConfig
+from sonicsep.nn.config import MODEL_KINDS, ModelConfig
 
 # Torchvision/Keras ImageNet statistics: pretrained ResNet weights expect inputs scaled this way.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -219,26 +219,46 @@ class FusionClassifier(nn.Module):
         return self.head(jnp.concatenate([e, echonest * echonest_mask, echonest_mask], axis=-1))
 
 
+def _mlp(config: ModelConfig, n_classes: int, freeze_backbone: bool) -> nn.Module:
+    return Classifier(MLPBackbone(hidden=config.mlp_hidden), n_classes, 0.0, freeze_backbone)
+
+
+def _cnn_backbone(config: ModelConfig) -> CNNBackbone:
+    return CNNBackbone(
+        features=config.cnn_features, kernels=config.cnn_kernels, dense=config.cnn_dense
+    )
+
+
+def _cnn(config: ModelConfig, n_classes: int, freeze_backbone: bool) -> nn.Module:
+    return Classifier(_cnn_backbone(config), n_classes, config.dropout, freeze_backbone)
+
+
+def _fusion(config: ModelConfig, n_classes: int, freeze_backbone: bool) -> nn.Module:
+    return FusionClassifier(_cnn_backbone(config), n_classes, config.dropout, freeze_backbone)
+
+
+def _resnet50(config: ModelConfig, n_classes: int, freeze_backbone: bool) -> nn.Module:
+    backbone = ResNetBackbone(
+        stages=config.resnet_stages,
+        width=config.resnet_width,
+        bottleneck=config.resnet_bottleneck,
+        image_size=config.image_size,
+    )
+    return Classifier(backbone, n_classes, 0.0, freeze_backbone)
+
+
+# The model table: ModelConfig.kind -> builder. Adding a model is one entry here (and its name
+# in nn.config.MODEL_KINDS, which validates configs without importing Flax).
+MODELS = {"mlp": _mlp, "cnn": _cnn, "fusion": _fusion, "resnet50": _resnet50}
+if tuple(MODELS) != MODEL_KINDS:
+    raise ImportError(f"nn.models.MODELS {tuple(MODELS)} != nn.config.MODEL_KINDS {MODEL_KINDS}")
+
+
 def create_model(
     config: ModelConfig, n_classes: int, *, freeze_backbone: bool = False
 ) -> nn.Module:
     """The network ``config`` describes, with a ``n_classes``-way head."""
-    if config.kind == "mlp":
-        backbone = MLPBackbone(hidden=config.mlp_hidden)
-        return Classifier(backbone, n_classes, 0.0, freeze_backbone)
-    if config.kind == "resnet50":
-        backbone = ResNetBackbone(
-            stages=config.resnet_stages,
-            width=config.resnet_width,
-            bottleneck=config.resnet_bottleneck,
-            image_size=config.image_size,
-        )
-        return Classifier(backbone, n_classes, 0.0, freeze_backbone)
-    backbone = CNNBackbone(
-        features=config.cnn_features, kernels=config.cnn_kernels, dense=config.cnn_dense
-    )
-    cls = FusionClassifier if config.kind == "fusion" else Classifier
-    return cls(backbone, n_classes, config.dropout, freeze_backbone)
+    return MODELS[config.kind](config, n_classes, freeze_backbone)
 
 
 def model_inputs(config: ModelConfig, batch: dict) -> tuple:
