@@ -6,8 +6,13 @@ whole (:meth:`sonicsep.store.FeatureStore.write_shard`). Status lives in the sto
 skips finished tracks and a killed run loses at most the shards in flight. A track that cannot be
 decoded, is empty, or is too short is recorded as failed with its cause; the job carries on.
 
+With ``--scheduler`` the shards run on an existing cluster; :mod:`sonicsep.pipeline` holds what
+its workers import. A shard whose worker dies is run again on another worker; a run with no
+worker for ``--worker-timeout`` seconds stops and leaves its unfinished shards pending.
+
 Exit codes: 0 every track succeeded, 2 usage error, 3 some tracks failed or some shards could
-not be saved (the rest was saved), 130 interrupted by Ctrl-C (what was saved stays saved).
+not be saved or were left pending for want of workers (the rest was saved), 130 interrupted by
+Ctrl-C (what was saved stays saved).
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import functools
 import os
 import sys
 import tempfile
@@ -27,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 
-from sonicsep.audio import iter_segments
 from sonicsep.config import FeatureConfig
 from sonicsep.datasets import DATASETS, DatasetWarning, dataset_spec, load_dataset
 from sonicsep.datasets.base import ECHONEST_FEATURES
@@ -40,54 +43,8 @@ from sonicsep.errors import (
     SonicSepError,
     StoreError,
 )
-from sonicsep.features import FeatureExtractor
-from sonicsep.store import (
-    DEFAULT_STORE,
-    FAILED,
-    OK,
-    FeatureStore,
-    default_tracks_per_shard,
-    needs_work,
-)
-
-SEGMENT_BATCH = 32
-
-
-@functools.lru_cache(maxsize=4)
-def _extractor(config: FeatureConfig) -> FeatureExtractor:
-    """One extractor (filterbanks, FFT plans) per config per worker process."""
-    return FeatureExtractor(config)
-
-
-def featurize_track(path: str, config: FeatureConfig) -> dict[str, np.ndarray]:
-    """Features of every segment of one audio file: mel_db, mfcc and summary, one row a segment.
-
-    Segments stream from the decoder and are featurized SEGMENT_BATCH at a time, so memory is
-    bounded by the batch and the outputs, never by the length of the file. Raises
-    :class:`SonicSepError` (decode failure, or a file too short for one segment).
-    """
-    extractor = _extractor(config)
-    parts = [
-        extractor.segment_features(np.stack(batch))
-        for batch in _batches(iter_segments(path, config), SEGMENT_BATCH)
-    ]
-    if not parts:
-        shortest = config.min_last_segment_fraction * config.segment_seconds
-        raise SonicSepError(f"{path}: too short: no segment of at least {shortest:g} s of audio")
-    if len(parts) == 1:
-        return parts[0]
-    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-
-
-def _batches(items: Iterator, size: int) -> Iterator[list]:
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+from sonicsep.pipeline import cached_extractor, failure_cause, featurize_shard, featurize_track
+from sonicsep.store import DEFAULT_STORE, OK, FeatureStore, default_tracks_per_shard
 
 
 def warm_kernels(config: FeatureConfig, notice_after: float = 1.0, file=None) -> float:
@@ -133,51 +90,6 @@ def _write_wav(path: Path, y: np.ndarray, sr: int) -> None:
     soundfile.write(path, y, sr, subtype="PCM_16")
 
 
-def featurize_shard(url: str, shard: int, retry_failed: bool = False) -> list[tuple[str, int]]:
-    """Featurize the unfinished tracks of one shard and write the shard whole.
-
-    Returns (track_id, status) for every track this call attempted.
-    """
-    store = FeatureStore.open(url, mode="r+")
-    config = store.config
-    sl = store.shard_slice(shard)
-    result = store.read_shard(shard)
-    track_ids = store.strings("track", sl)
-    paths = store.strings("path", sl)
-    attempted = []
-    todo = needs_work(result.status, retry_failed)
-    for i, (track_id, path) in enumerate(zip(track_ids, paths, strict=True)):
-        if not todo[i]:
-            continue
-        result.mel_db[i] = np.nan
-        result.mfcc[i] = np.nan
-        result.summary[i] = np.nan
-        result.mask[i] = False
-        result.n_segments[i] = 0
-        try:
-            features = featurize_track(str(path), config)
-        except Exception as exc:  # noqa: BLE001 - any per-track failure is recorded, never fatal
-            result.status[i], result.error[i] = FAILED, _failure_cause(exc)
-        else:
-            k = features["summary"].shape[0]
-            result.mel_db[i, :k] = features["mel_db"]
-            result.mfcc[i, :k] = features["mfcc"]
-            result.summary[i, :k] = features["summary"]
-            result.mask[i, :k] = True
-            result.n_segments[i] = k
-            result.status[i], result.error[i] = OK, ""
-        attempted.append((str(track_id), int(result.status[i])))
-    store.write_shard(shard, result)
-    return attempted
-
-
-def _failure_cause(exc: BaseException) -> str:
-    """The error text a failed track or shard records: our messages as they are."""
-    if isinstance(exc, SonicSepError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
-
-
 # ---------------------------------------------------------------------- driver
 def _store_url(out: str) -> str:
     """Local paths become absolute (workers may run elsewhere); URLs pass through."""
@@ -203,7 +115,7 @@ def prepare_store(
         genres=dataset.genres,
         tracks=tracks,
         config=config,
-        summary_names=_extractor(config).summary_names,
+        summary_names=cached_extractor(config).summary_names,
         echonest_names=ECHONEST_FEATURES,
         tracks_per_shard=default_tracks_per_shard(len(tracks), workers, config),
         overwrite=overwrite,
@@ -233,6 +145,20 @@ WORKER_ENV = {
     "MKL_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
 }
+# A run with no worker connected says so after this long, then waits up to --worker-timeout.
+NO_WORKER_NOTICE_S = 30.0
+DEFAULT_WORKER_TIMEOUT_S = 300.0
+# How often a run that is waiting on its shards asks the scheduler how many workers it has.
+WORKER_POLL_S = 1.0
+
+
+def dask_worker_environ() -> dict[str, str]:
+    """Environment variables that make ``dask worker`` processes (with their nanny, the default)
+    start their workers as featurize starts its local ones: :data:`WORKER_ENV`, and no
+    ``MALLOC_TRIM_THRESHOLD_`` (a ``None`` in ``distributed.nanny.pre-spawn-environ`` unsets
+    Dask's default; an empty dict would merge with it and keep it)."""
+    spawn = {"MALLOC_TRIM_THRESHOLD_": None, **WORKER_ENV}
+    return {"DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON": repr(spawn)}
 
 
 @contextlib.contextmanager
@@ -259,23 +185,92 @@ def _client(workers: int, scheduler: str | None) -> Iterator:
 class RunCounts:
     """What one run did: tracks featurized ok and failed, and shards it could not finish.
 
-    A shard whose task raised (its store write failed, its worker died) keeps its tracks
-    pending in the store; ``shard_errors`` maps the shard to the cause.
+    A shard whose task raised (its store write failed; its worker died more often than the
+    scheduler's ``distributed.scheduler.allowed-failures``, default 3, allows) keeps its tracks
+    pending in the store; ``shard_errors`` maps the shard to the cause. ``stopped`` says why
+    the run gave up on the shards it had not finished (no worker for too long), or is empty.
     """
 
     ok: int = 0
     failed: int = 0
     shard_errors: dict[int, str] = dataclasses.field(default_factory=dict)
+    stopped: str = ""
+
+
+@dataclasses.dataclass
+class WorkerWatch:
+    """How long the cluster has had no worker, and what a run should say and do about it.
+
+    Fed the worker count now and then (:meth:`observe`); a pure clock-driven state, so that the
+    messages and the give-up time are tested without a cluster.
+    """
+
+    timeout: float
+    notice_after: float = NO_WORKER_NOTICE_S
+    since: float | None = None
+    noticed: bool = False
+
+    def observe(self, n_workers: int, now: float) -> str:
+        """The line to print for this observation ("" for none)."""
+        if n_workers:
+            back = self.noticed
+            self.since, self.noticed = None, False
+            return f"{n_workers} workers connected; carrying on" if back else ""
+        if self.since is None:
+            self.since = now
+        waited = now - self.since
+        if self.expired(now):
+            return f"no workers for {waited:.0f} s (--worker-timeout {self.timeout:g})"
+        if not self.noticed and waited >= min(self.notice_after, self.timeout / 2):
+            self.noticed = True
+            return (f"no workers for {waited:.0f} s; waiting for workers to join, "
+                    f"giving up after --worker-timeout {self.timeout:g} s")
+        return ""
+
+    def expired(self, now: float) -> bool:
+        return self.since is not None and now - self.since >= self.timeout
+
+
+def _finished(futures, client, watch: WorkerWatch, say) -> Iterator:
+    """The futures as they finish, like ``as_completed``, while the cluster keeps a worker.
+
+    While it has none, ``watch`` says what to print through ``say``; when it expires, the
+    unfinished futures are cancelled (so no task of this run starts later, beside a rerun) and
+    the iteration ends early, with ``watch`` expired. A worker that dies is not the end of its
+    task: the scheduler runs it again on another worker.
+    """
+    from dask.distributed import as_completed
+
+    finishing = as_completed(futures)
+    next_check = 0.0
+    while not finishing.is_empty():
+        batch = finishing.next_batch(block=False)
+        yield from batch
+        now = time.monotonic()
+        if batch or now < next_check:
+            time.sleep(0 if batch else 0.1)  # as_completed's own wait polls every 0.1 s too
+            continue
+        next_check = now + WORKER_POLL_S
+        line = watch.observe(len(client.nthreads()), now)
+        if line:
+            say(line)
+        if watch.expired(now):
+            client.cancel([future for future in futures if not future.done()])
+            return
 
 
 def run_featurize(
-    store: FeatureStore, client, retry_failed: bool = False, progress: bool = True
+    store: FeatureStore,
+    client,
+    retry_failed: bool = False,
+    progress: bool = True,
+    worker_timeout: float = DEFAULT_WORKER_TIMEOUT_S,
 ) -> RunCounts:
     """Submit one task per unfinished shard and gather their outcomes.
 
-    A shard that fails as a whole is recorded and the others carry on.
+    A shard that fails as a whole is recorded and the others carry on. With no worker
+    connected for ``worker_timeout`` seconds the run stops, its unfinished shards pending.
     """
-    from dask.distributed import as_completed
     from tqdm import tqdm
 
     shards = store.shards_to_do(retry_failed)
@@ -286,15 +281,21 @@ def run_featurize(
         featurize_shard, [store.url] * len(shards), shards, retry_failed=retry_failed, pure=False
     )
     shard_of = dict(zip(futures, shards, strict=True))
+    watch = WorkerWatch(worker_timeout)
+    heard = 0
     with tqdm(total=int(todo.sum()), unit="track", disable=not progress, file=sys.stderr) as bar:
-        for future in as_completed(futures):
+
+        def say(line):
+            bar.write(line, file=sys.stderr)
+
+        for future in _finished(futures, client, watch, say):
+            heard += 1
             try:
                 outcomes = future.result()
             except Exception as exc:  # noqa: BLE001 - one shard's failure never stops the run
                 shard = shard_of[future]
-                counts.shard_errors[shard] = cause = _failure_cause(exc)
-                bar.write(f"shard {shard} not saved, its tracks stay pending: {cause}",
-                          file=sys.stderr)
+                counts.shard_errors[shard] = cause = failure_cause(exc)
+                say(f"shard {shard} not saved, its tracks stay pending: {cause}")
                 continue
             for _, status in outcomes:
                 if status == OK:
@@ -304,6 +305,9 @@ def run_featurize(
             bar.update(len(outcomes))
             rate = (counts.ok + counts.failed) / max(1e-9, time.perf_counter() - start)
             bar.set_postfix(done=counts.ok, failed=counts.failed, tracks_s=f"{rate:.2f}")
+    if heard < len(futures):  # _finished gave up on the rest
+        counts.stopped = (f"no workers connected to the scheduler for {worker_timeout:g} s "
+                          "(--worker-timeout)")
     return counts
 
 
@@ -344,8 +348,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=DEFAULT_STORE,
                    help=f"store path or fsspec URL (default: {DEFAULT_STORE})")
     p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
-                   help="local worker processes (default: the CPU count, at most 4)")
-    p.add_argument("--scheduler", help="address of an existing dask.distributed scheduler")
+                   help="local worker processes (default: the CPU count, at most 4); with "
+                   "--scheduler, the cluster's worker count, which sizes a new store's shards")
+    p.add_argument("--scheduler",
+                   help="address of a running dask.distributed scheduler (e.g. "
+                   "tcp://10.0.0.5:8786) whose workers can import this SonicSep version and "
+                   "reach --out")
+    p.add_argument("--worker-timeout", type=float, default=DEFAULT_WORKER_TIMEOUT_S,
+                   metavar="SECONDS",
+                   help="give up when no worker is connected for this long; unfinished shards "
+                   f"stay pending for a rerun (default: {DEFAULT_WORKER_TIMEOUT_S:g})")
     p.add_argument("--config", help="feature config JSON (FeatureConfig fields)")
     p.add_argument("--limit", type=int, help="featurize only the first N tracks")
     p.add_argument("--overwrite", action="store_true", help="rebuild the store from scratch")
@@ -419,6 +431,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.limit is not None and args.limit < 1:
         print("error: --limit must be >= 1", file=sys.stderr)
         return EXIT_USAGE
+    if args.worker_timeout <= 0:
+        print("error: --worker-timeout must be > 0 seconds", file=sys.stderr)
+        return EXIT_USAGE
     try:
         config = FeatureConfig.from_file(args.config) if args.config else FeatureConfig()
         with _dataset_warnings_as_lines():
@@ -436,7 +451,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr)
         before = store.counts()
         try:
-            counts = run_featurize(store, client, args.retry_failed, progress=not args.no_progress)
+            counts = run_featurize(store, client, args.retry_failed,
+                                   progress=not args.no_progress,
+                                   worker_timeout=args.worker_timeout)
         except KeyboardInterrupt:
             after = store.counts()
             print(
@@ -459,6 +476,9 @@ def report(store: FeatureStore, before: dict[str, int], counts: RunCounts) -> in
     )
     for shard, error in sorted(counts.shard_errors.items()):
         print(f"shard {shard} was not saved ({error}); rerun to featurize its tracks")
+    if counts.stopped:
+        print(f"stopped: {counts.stopped}; {after['pending']} tracks are pending: start workers "
+              "and rerun the same command to featurize them")
     if after["failed"]:
         tracks = store.tracks()
         failed = tracks[tracks["status"] == "failed"]
