@@ -21,6 +21,13 @@ Layout of a store (a Zarr v3 group, local path or fsspec URL)::
     summary_feature  (summary_feature,)                str    column names (coordinate)
     echonest_feature (echonest_feature,)               str    column names (coordinate)
 
+A run holds the store's lease while it writes (:mod:`sonicsep.lease`): the Zarr group
+``sonicsep_lease`` whose attributes name the holder (a group, so Zarr and xarray list it without a
+warning). Creation is atomic from a user's view: the group is made with the ``sonicsep_creating``
+attribute alone and the schema attributes replace it in one write, last; a store still carrying
+it was killed while being laid out and :meth:`FeatureStore.create` rebuilds it without
+``overwrite`` (:func:`store_state`).
+
 Writing is by shard: shard ``k`` holds tracks ``[k*T, (k+1)*T)`` with ``T = tracks_per_shard``
 in every per-track array (one chunk for the small arrays, one Zarr shard for the big ones), so a
 task that owns shard ``k`` writes whole chunks/shards and no two writers ever touch the same
@@ -29,13 +36,17 @@ object. ``status`` is written last, so a shard killed mid-write stays ``pending`
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import math
+import os
+import posixpath
 import uuid
 from collections.abc import Iterator, Sequence
 
+import fsspec
 import numpy as np
 import pandas as pd
 import zarr
@@ -69,6 +80,15 @@ TRACK_ARRAYS = ("track", "path", "label", "split", "duration", "echonest")
 # Arrays with one value block per (track, segment): what the segment readers read.
 SEGMENT_ARRAYS = ("mel_db", "mfcc", "summary")
 RESULT_ARRAYS = ("mel_db", "mfcc", "summary", "mask", "n_segments", "error", "status")
+LABEL_ARRAYS = ("summary_feature", "echonest_feature")
+
+# The lease group's metadata object; its attributes are the lease record (sonicsep.lease).
+LEASE_KEY = "sonicsep_lease/zarr.json"
+# The only attribute of a group being laid out; the schema attributes replace it, last.
+CREATING_ATTR = "sonicsep_creating"
+# What a URL holds (store_state): nothing, a store killed while being created, a SonicSep store
+# (of any schema version), or something else that is never deleted without overwrite.
+ABSENT, INCOMPLETE, COMPLETE, FOREIGN = "absent", "incomplete", "complete", "foreign"
 
 
 @dataclasses.dataclass
@@ -127,10 +147,185 @@ def _chunk_tracks(bytes_per_track: int, tracks_per_shard: int) -> int:
     return max(1, min(tracks_per_shard, _power_of_two_floor(TARGET_CHUNK_BYTES / bytes_per_track)))
 
 
-def _open_group(url: str, mode: str) -> zarr.Group:
+def _storage_options(url: str) -> dict:
     # fsspec's local filesystem does not create parent folders on write unless asked to.
-    options = {"storage_options": {"auto_mkdir": True}} if url.startswith("file://") else {}
-    return zarr.open_group(url, mode=mode, **options)
+    return {"storage_options": {"auto_mkdir": True}} if url.startswith("file://") else {}
+
+
+def _open_group(url: str, mode: str) -> zarr.Group:
+    return zarr.open_group(url, mode=mode, **_storage_options(url))
+
+
+def _create_group(url: str, attributes: dict) -> zarr.Group:
+    """A new root group with ``attributes`` in its first metadata write; fails where a group
+    or array exists (other objects, the lease among them, may)."""
+    return zarr.create_group(url, attributes=attributes, overwrite=False, **_storage_options(url))
+
+
+# ---------------------------------------------------------------------- objects
+# Plain objects at a key of the store (the lease), written through fsspec so they work on any
+# URL a store can have. On the local filesystem creation and removal are atomic; elsewhere they
+# are as atomic as the filesystem's exclusive ("xb") writes, and a check then a write otherwise.
+
+
+def _object_path(url: str, key: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    fs, root = fsspec.core.url_to_fs(str(url))
+    return fs, posixpath.join(root.rstrip("/"), key) if key else root
+
+
+def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
+    return isinstance(fs, fsspec.implementations.local.LocalFileSystem)
+
+
+def objects_are_atomic(url: str) -> bool:
+    """Whether :func:`create_object` and :func:`remove_object` are atomic at ``url``: true on
+    the local filesystem (link, rename); elsewhere a caller confirms by reading back."""
+    return _is_local(_object_path(url, "")[0])
+
+
+def read_object(url: str, key: str) -> bytes | None:
+    """The bytes at ``key`` of the store at ``url``, or None where there is no such object."""
+    fs, path = _object_path(url, key)
+    try:
+        return fs.cat_file(path)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+
+
+def create_object(url: str, key: str, data: bytes) -> bool:
+    """Write ``data`` at ``key`` unless an object is there; True when this call wrote it.
+
+    Exclusive on the local filesystem (a hard link, which fails where the name exists: of two
+    callers exactly one wins, and readers never see a partial object)
+    and where fsspec's ``"xb"`` mode is a conditional write (S3); otherwise a check then a
+    write, which two callers can both pass (see :func:`objects_are_atomic`).
+    """
+    fs, path = _object_path(url, key)
+    if _is_local(fs):
+        return _link_new(path, data)
+    fs.makedirs(posixpath.dirname(path), exist_ok=True)
+    try:
+        with fs.open(path, "xb") as file:
+            file.write(data)
+        return True
+    except FileExistsError:
+        return False
+    except (ValueError, NotImplementedError):  # no exclusive mode on this filesystem
+        if fs.exists(path):
+            return False
+        fs.pipe_file(path, data)
+        return True
+
+
+def _link_new(path: str, data: bytes) -> bool:
+    """Write ``data`` aside, then link it to ``path``: os.link fails where the name exists, so
+    the object appears whole and exclusively (the O_EXCL of a finished file)."""
+    partial = f"{path}.{uuid.uuid4().hex}.partial"
+    for _ in range(3):  # remove_object may drop the emptied folder between makedirs and open
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            with open(partial, "wb") as file:
+                file.write(data)
+            break
+        except FileNotFoundError:
+            continue
+    try:
+        os.link(partial, path)
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(partial)
+    return True
+
+
+def replace_object(url: str, key: str, data: bytes) -> None:
+    """Overwrite ``key`` with ``data``; on the local filesystem readers see the old or the new
+    bytes, never a torn write (a temporary file renamed over it)."""
+    fs, path = _object_path(url, key)
+    if _is_local(fs):
+        partial = f"{path}.{uuid.uuid4().hex}.partial"
+        with open(partial, "wb") as file:
+            file.write(data)
+        os.replace(partial, path)
+    else:
+        fs.pipe_file(path, data)
+
+
+def remove_object(url: str, key: str, expected: bytes) -> bool:
+    """Remove ``key`` if it still holds ``expected`` (a compare-and-delete); True if removed.
+
+    On the local filesystem the object is first renamed aside (atomic, so of two callers only
+    one gets it) and compared there; an object that changed meanwhile is linked back unless a
+    new one was created in the instant between. Elsewhere: read, compare, delete.
+    """
+    fs, path = _object_path(url, key)
+    if not _is_local(fs):
+        if read_object(url, key) != expected:
+            return False
+        fs.rm_file(path)
+        return True
+    aside = f"{path}.{uuid.uuid4().hex}.taken"
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return False
+    try:
+        with open(aside, "rb") as file:
+            if file.read() == expected:
+                return True
+        try:
+            os.link(aside, path)  # put back the object that is not ours to remove
+        except FileExistsError:
+            pass
+        return False
+    finally:
+        os.unlink(aside)
+        # An empty folder left behind would be listed by Zarr as a member it cannot read.
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(path))
+
+
+def store_state(url: str) -> str:
+    """What ``url`` holds: :data:`ABSENT`, :data:`INCOMPLETE`, :data:`COMPLETE` or
+    :data:`FOREIGN`.
+
+    Incomplete: a group that still carries :data:`CREATING_ATTR` (killed during
+    :meth:`FeatureStore.create`), or one with no attributes whose members are all SonicSep
+    arrays (killed during a create of SonicSep 0.x, which wrote the attributes last without a
+    marker). Reads the root metadata and one listing, never an array.
+    """
+    raw = read_object(url, "zarr.json")
+    if raw is None:
+        return ABSENT
+    try:
+        meta = json.loads(raw)
+    except ValueError:
+        return FOREIGN  # metadata is written atomically: unreadable JSON was not ours
+    if not isinstance(meta, dict) or meta.get("node_type") != "group":
+        return FOREIGN
+    attrs = meta.get("attributes") or {}
+    if "schema_version" in attrs:
+        return COMPLETE
+    if CREATING_ATTR in attrs:
+        return INCOMPLETE
+    ours = {*TRACK_ARRAYS, *RESULT_ARRAYS, *LABEL_ARRAYS}
+    return INCOMPLETE if not attrs and set(_member_names(url)) <= ours else FOREIGN
+
+
+def _member_names(url: str) -> list[str]:
+    """Names at the root of the store other than its metadata, the lease and temporary files."""
+    fs, root = _object_path(url, "")
+    lease = LEASE_KEY.split("/")[0]
+    names = [posixpath.basename(p.rstrip("/")) for p in fs.ls(root, detail=False)]
+    return [n for n in names if n not in ("zarr.json", lease) and not n.endswith(".partial")]
+
+
+def _clear(url: str) -> None:
+    """Delete everything in the store but its lease (held by the run that clears it)."""
+    fs, root = _object_path(url, "")
+    for name in _member_names(url):
+        fs.rm(posixpath.join(root, name), recursive=True)
+    fs.rm_file(posixpath.join(root, "zarr.json"))
 
 
 class FeatureStore:
@@ -140,6 +335,11 @@ class FeatureStore:
         self.group = group
         self.url = url
         attrs = group.attrs.asdict()
+        if "schema_version" not in attrs and store_state(url) == INCOMPLETE:
+            raise StoreError(
+                f"{url!r} is an incomplete feature store (its creation was interrupted); "
+                "run the same `python -m sonicsep.featurize` command again to rebuild it"
+            )
         if attrs.get("schema_version") != SCHEMA_VERSION:
             raise StoreError(
                 f"{url!r} is not a SonicSep feature store of schema {SCHEMA_VERSION} "
@@ -184,6 +384,10 @@ class FeatureStore:
         """Lay out an empty store for ``tracks`` (every track pending) and return it.
 
         ``tracks`` needs columns track_id, path, label, split, duration and ``echonest_names``.
+        An incomplete store at ``url`` (see :func:`store_state`) is rebuilt as if absent; a
+        complete or foreign one only with ``overwrite``. The store's lease survives, so the run
+        holding it keeps it; the caller holds the lease (:mod:`sonicsep.lease`), since two
+        creates of one URL at once would interleave.
         """
         if tracks_per_shard < 1 or tracks_per_shard & (tracks_per_shard - 1):
             raise StoreError(f"tracks_per_shard={tracks_per_shard} must be a power of two")
@@ -193,12 +397,19 @@ class FeatureStore:
         bad_splits = sorted(set(tracks["split"]) - set(SPLITS))
         if bad_splits:
             raise StoreError(f"unknown split values {bad_splits}; expected {SPLITS}")
+        state = store_state(url)
+        if state in (COMPLETE, FOREIGN) and not overwrite:
+            raise StoreError(f"{url!r} already exists; pass overwrite (--overwrite) to replace it")
+        if state != ABSENT:
+            _clear(url)
+        store_id = uuid.uuid4().hex
         try:
-            group = _open_group(str(url), "w" if overwrite else "w-")
-        except FileExistsError as exc:
+            group = _create_group(str(url), {CREATING_ATTR: store_id})
+        except (FileExistsError, zarr.errors.ContainsGroupError, zarr.errors.ContainsArrayError):
             raise StoreError(
-                f"{url!r} already exists; pass overwrite (--overwrite) to replace it"
-            ) from exc
+                f"{url!r} appeared while being created: another run is writing it; "
+                "hold the store's lease (sonicsep.lease) before creating"
+            ) from None
         seg, frames = config.max_segments, config.frames_per_segment
         T = tracks_per_shard
 
@@ -251,13 +462,14 @@ class FeatureStore:
             )
             if len(values):
                 arr[:] = np.array(values, dtype=str)
-        # Attributes last: a store without them is unopenable rather than half-described.
-        group.attrs.update(
+        # Attributes last, replacing the creating marker in one atomic metadata write: a store
+        # killed before this is recognisably incomplete rather than half-described.
+        group.attrs.put(
             {
                 "schema_version": SCHEMA_VERSION,
                 # New on every create, so caches keyed on a store (the similarity index)
                 # notice a store rebuilt in place with --overwrite.
-                "store_id": uuid.uuid4().hex,
+                "store_id": store_id,
                 "sonicsep_version": __version__,
                 "dataset": dataset,
                 "genres": list(genres),

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,12 +16,21 @@ from sonicsep import store as store_module
 from sonicsep.config import FeatureConfig
 from sonicsep.errors import StoreError
 from sonicsep.store import (
+    ABSENT,
+    COMPLETE,
     FAILED,
+    FOREIGN,
+    INCOMPLETE,
+    LEASE_KEY,
     OK,
     PENDING,
     FeatureStore,
     ShardResult,
+    create_object,
     default_tracks_per_shard,
+    read_object,
+    remove_object,
+    store_state,
     track_bytes,
 )
 
@@ -93,9 +107,92 @@ def test_create_refuses_existing_without_overwrite(tmp_path):
 def test_open_missing_or_foreign_store_is_a_clear_error(tmp_path):
     with pytest.raises(StoreError, match="no feature store"):
         FeatureStore.open(str(tmp_path / "absent.zarr"))
-    zarr.open_group(str(tmp_path / "other.zarr"), mode="w")
+    zarr.open_group(str(tmp_path / "other.zarr"), mode="w").attrs["owner"] = "another tool"
     with pytest.raises(StoreError, match="schema"):
         FeatureStore.open(str(tmp_path / "other.zarr"))
+
+
+# ---------------------------------------------------------------------- interrupted creation
+def _fail_attributes(monkeypatch):
+    """Make the store's final attribute write fail: a create stopped after its arrays."""
+
+    def fail(self, attrs):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(zarr.core.attributes.Attributes, "put", fail)
+
+
+def test_create_interrupted_before_attributes_is_rebuilt_without_overwrite(tmp_path, monkeypatch):
+    url = str(tmp_path / "s.zarr")
+    with monkeypatch.context() as patch:
+        _fail_attributes(patch)
+        with pytest.raises(RuntimeError, match="killed"):
+            _create(url)
+    assert store_state(url) == INCOMPLETE
+    with pytest.raises(StoreError, match="incomplete feature store .* run the same"):
+        FeatureStore.open(url)
+    store = _create(url, n=6)  # no overwrite needed
+    assert store_state(url) == COMPLETE
+    reopened = FeatureStore.open(url)
+    assert reopened.n_tracks == 6 and reopened.counts() == {"pending": 6, "ok": 0, "failed": 0}
+    assert "sonicsep_creating" not in reopened.attrs
+    assert reopened.attrs["store_id"] == store.attrs["store_id"]
+
+
+def test_store_state_tells_absent_complete_foreign_and_legacy_incomplete(tmp_path):
+    assert store_state(str(tmp_path / "none.zarr")) == ABSENT
+    _create(tmp_path / "s.zarr")
+    assert store_state(str(tmp_path / "s.zarr")) == COMPLETE
+    # Killed during an old create: arrays of ours, no attributes at all.
+    legacy = zarr.open_group(str(tmp_path / "legacy.zarr"), mode="w")
+    legacy.create_array("status", shape=(3,), dtype=np.int8)
+    assert store_state(str(tmp_path / "legacy.zarr")) == INCOMPLETE
+    assert _create(tmp_path / "legacy.zarr").n_tracks == 10
+    # Someone else's data is never deleted without overwrite.
+    foreign = zarr.open_group(str(tmp_path / "foreign.zarr"), mode="w")
+    foreign.create_array("weights", shape=(3,), dtype=np.int8)
+    assert store_state(str(tmp_path / "foreign.zarr")) == FOREIGN
+    with pytest.raises(StoreError, match="already exists; pass overwrite"):
+        _create(tmp_path / "foreign.zarr")
+    (tmp_path / "garbled.zarr").mkdir()
+    (tmp_path / "garbled.zarr" / "zarr.json").write_text("{not json")
+    assert store_state(str(tmp_path / "garbled.zarr")) == FOREIGN
+
+
+KILL_DURING_CREATE = """
+import os, signal, sys, zarr
+sys.path.insert(0, sys.argv[2])
+import test_store
+zarr.core.attributes.Attributes.put = lambda self, attrs: os.kill(os.getpid(), signal.SIGKILL)
+test_store._create(sys.argv[1])
+"""
+
+
+def test_sigkill_between_arrays_and_attributes_leaves_a_store_rerun_rebuilds(tmp_path):
+    url = str(tmp_path / "s.zarr")
+    tests_dir = str(Path(__file__).parent)
+    done = subprocess.run([sys.executable, "-c", KILL_DURING_CREATE, url, tests_dir], timeout=120)
+    assert done.returncode == -signal.SIGKILL
+    assert (tmp_path / "s.zarr" / "mel_db" / "zarr.json").exists()
+    assert store_state(url) == INCOMPLETE
+    assert _create(url).counts() == {"pending": 10, "ok": 0, "failed": 0}
+
+
+def test_overwrite_keeps_the_lease_of_the_run_that_rebuilds(tmp_path):
+    url = str(tmp_path / "s.zarr")
+    _create(url)
+    assert create_object(url, LEASE_KEY, b"held")
+    store = FeatureStore.create(
+        url, dataset="unit", genres=("a",), tracks=_tracks(3), config=CONFIG,
+        summary_names=["x_mean"], echonest_names=ECHONEST, tracks_per_shard=2, overwrite=True,
+    )
+    assert store.n_tracks == 3 and read_object(url, LEASE_KEY) == b"held"
+    assert not create_object(url, LEASE_KEY, b"second")  # exclusive
+    assert not remove_object(url, LEASE_KEY, expected=b"other")  # compare-and-delete
+    assert read_object(url, LEASE_KEY) == b"held"
+    assert remove_object(url, LEASE_KEY, expected=b"held")
+    assert read_object(url, LEASE_KEY) is None
+    assert sorted(p.name for p in (tmp_path / "s.zarr").iterdir() if "lease" in p.name) == []
 
 
 def test_shards_to_do_tracks_status(tmp_path):
