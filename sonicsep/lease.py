@@ -202,7 +202,9 @@ class StoreLease:
         self._written = None
 
     def __enter__(self) -> StoreLease:
-        return self.acquire()
+        # A lease acquired beforehand (to report a busy store apart from later errors) is
+        # entered as it is, so ``with`` still releases it.
+        return self if self._written is not None else self.acquire()
 
     def __exit__(self, *exc_info) -> None:
         self.release()
