@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from synthetic_store import TINY_CONFIG
 
 from sonicsep.datasets import TRACK_COLUMNS, DatasetWarning, load_dataset
 from sonicsep.datasets.gtzan import (
@@ -18,6 +19,7 @@ from sonicsep.datasets.gtzan import (
     read_split_files,
 )
 from sonicsep.errors import DatasetError, ParameterError
+from sonicsep.featurize import featurize_shard, prepare_store
 
 # Tests of other things than the split read GTZAN with its warnings about the split.
 quiet = pytest.mark.filterwarnings("ignore::sonicsep.datasets.DatasetWarning")
@@ -149,6 +151,22 @@ def test_undecodable_clip_is_still_a_track(tmp_path, bad_wav):
     os.symlink(bad_wav, root / "genres" / "jazz" / "jazz.00054.wav")
     tracks = load_gtzan(root).tracks.set_index("track_id")  # all four in the filtered split
     assert "jazz.00054" in tracks.index and np.isnan(tracks.loc["jazz.00054", "duration"])
+
+
+@quiet
+def test_link_to_a_missing_file_is_a_track_that_fails_saying_so(tmp_path):
+    root = _corpus(tmp_path, genres=("jazz",))
+    missing = tmp_path / "elsewhere" / "jazz.00054.wav"
+    os.symlink(missing, root / "genres" / "jazz" / "jazz.00054.wav")
+    dataset = load_dataset("gtzan", root=root)
+    row = dataset.tracks.set_index("track_id").loc["jazz.00054"]
+    assert row["path"] == str(missing) and np.isnan(row["duration"])
+    store = prepare_store(str(tmp_path / "s.zarr"), dataset, TINY_CONFIG, 1, overwrite=False)
+    for shard in range(store.n_shards):
+        featurize_shard(store.url, shard)
+    failed = store.tracks().set_index("track_id").loc["jazz.00054"]
+    assert failed["status"] == "failed"
+    assert failed["error"] == f"cannot decode audio file {str(missing)!r}: the file does not exist"
 
 
 # ---------------------------------------------------------------------------- layouts

@@ -53,7 +53,9 @@ RANDOM_SPLIT_WARNING = (
 
 
 def is_audio_file(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in audio.AUDIO_EXTENSIONS
+    """An audio file name that is not a folder: a link to a missing file is one too (a track
+    that fails with "the file does not exist" rather than one that vanishes)."""
+    return path.suffix.lower() in audio.AUDIO_EXTENSIONS and not path.is_dir()
 
 
 def _genre_dirs(folder: Path) -> list[Path]:
