@@ -10,7 +10,8 @@ on train, score once on test at segment and track level. Writes to ``--out``::
     models/<method>.joblib          the method's best model, for ``predict``
 
 Exit codes: 0 done, 2 usage error (bad arguments, missing or unusable store), 3 nothing could
-be benchmarked (every requested feature set was skipped; the notes say why).
+be benchmarked (every requested feature set was skipped; the notes say why), 130 interrupted
+(Ctrl-C; the figures drawn so far stay in ``--out``).
 """
 
 from __future__ import annotations
@@ -18,12 +19,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import joblib
+
 from sonicsep import classical, metrics
-from sonicsep.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, ParameterError, SonicSepError
+from sonicsep.errors import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_USAGE,
+    ParameterError,
+    SonicSepError,
+    exits_on_interrupt,
+)
 from sonicsep.plots import confusion_matrix_png, tsne_png
 from sonicsep.store import DEFAULT_STORE, SPLITS, FeatureStore
 
@@ -103,6 +114,7 @@ def run_benchmark(
                     f"more than {n_train} training samples and were left out."
                 )
             log(f"  {method} on {name}: {feasible} grid points ...")
+            start_workers_deaf_to_ctrl_c(jobs)
             result, model = classical.benchmark_method(
                 method, fs, store, grid=grids[method], seed=seed, jobs=jobs
             )
@@ -141,6 +153,29 @@ def run_benchmark(
         "notes": notes,
         "feature_config": store.config.to_dict(),
     }
+
+
+def start_workers_deaf_to_ctrl_c(jobs: int) -> None:
+    """Start joblib's ``jobs`` worker processes (or keep the running ones) ignoring SIGINT.
+
+    Ctrl-C in a terminal signals every process of the job, and a worker still starting up
+    prints a traceback of its own. An ignored signal stays ignored in a started program, so
+    workers started while this process ignores SIGINT leave Ctrl-C to it, and it stops them on
+    its way out. SIGINT is ignored only while the workers are launched (a fraction of a
+    second; their start-up is awaited after), so a Ctrl-C then is all that can be lost. joblib keeps one pool
+    per ``n_jobs``: the grid search that follows reuses these workers, and workers that timed
+    out while idle are started again here, not there.
+    """
+    if jobs < 2:
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        started = joblib.Parallel(n_jobs=jobs, return_as="generator")(
+            joblib.delayed(os.getpid)() for _ in range(jobs)
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    list(started)
 
 
 def _prefer(new: classical.MethodResult, old: classical.MethodResult) -> bool:
@@ -246,6 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@exits_on_interrupt(
+    "the figures drawn so far are kept in --out; results.json, results.md and models/ are "
+    "written by a finished run only: rerun the same command"
+)
 def main(argv: Sequence[str] | None = None, *, grids: Mapping[str, Mapping] | None = None) -> int:
     """Run the CLI. ``grids`` replaces the study grids (tests only; the CLI has no such flag)."""
     args = build_parser().parse_args(argv)

@@ -2,16 +2,48 @@
 
 Every error a user can cause derives from :class:`SonicSepError`, so a CLI can catch that one
 type, print its message and exit with a usage or failure code instead of a stack trace. Messages
-name the offending parameter, file or column and say what to do about it.
+name the offending parameter, file or column and say what to do about it. The exit codes
+and :func:`exits_on_interrupt` are the other half of how a command-line job ends.
 """
 
 from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
 
 # Exit codes of every command-line job: success; usage error (bad arguments, missing input);
 # some items failed but the rest was saved/answered.
 EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 2, 3
 # Stopped by Ctrl-C (SIGINT), the shell convention 128 + 2; what was saved stays saved.
 EXIT_INTERRUPTED = 130
+
+
+def exits_on_interrupt(kept: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
+    """Decorate a CLI's ``main``: Ctrl-C ends it with one line and :data:`EXIT_INTERRUPTED`.
+
+    A user who stops a job wants to know what survived, not where Python was; so instead of a
+    traceback ``main`` prints ``interrupted; <kept>`` to stderr and returns 130.
+
+    Parameters
+    ----------
+    kept : str
+        What the interrupted job leaves behind and how to go on, e.g. "the last checkpoint is
+        kept; rerun the same command to resume".
+    """
+
+    def decorate(main: Callable[..., int]) -> Callable[..., int]:
+        @functools.wraps(main)
+        def interruptible(*args, **kwargs) -> int:
+            try:
+                return main(*args, **kwargs)
+            except KeyboardInterrupt:
+                print(f"interrupted; {kept}", file=sys.stderr, flush=True)
+                return EXIT_INTERRUPTED
+
+        return interruptible
+
+    return decorate
 
 
 class SonicSepError(Exception):

@@ -19,7 +19,7 @@ the track-level scores of training and benchmark. A fusion model gets no Echones
 (an audio file has none): its presence mask marks them absent, as for training tracks without.
 
 Exit codes: 0 every file answered, 2 usage error (bad model or option), 3 some files could not
-be decoded or were too short (the others were answered).
+be decoded or were too short (the others were answered), 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -36,7 +36,14 @@ import numpy as np
 
 from sonicsep import classical, metrics
 from sonicsep.config import FeatureConfig
-from sonicsep.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, ModelError, SonicSepError
+from sonicsep.errors import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_USAGE,
+    ModelError,
+    SonicSepError,
+    exits_on_interrupt,
+)
 from sonicsep.features import FeatureExtractor
 from sonicsep.featurize import featurize_track
 
@@ -234,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@exits_on_interrupt("predict writes no file; rerun the same command for the answers")
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.top < 1 or args.max_seconds <= 0:

@@ -19,7 +19,8 @@ moved, mailed or attached without losing an image. The results table is also pri
 in Markdown.
 
 Exit codes: 0 written, 2 usage error (no store, bad option), 3 written but some runs could not
-be read (each is named on the page and on stderr).
+be read (each is named on the page and on stderr), 130 interrupted (Ctrl-C; an older
+index.html is kept).
 """
 
 from __future__ import annotations
@@ -42,7 +43,14 @@ from matplotlib.figure import Figure
 
 from sonicsep import __version__, audio, metrics
 from sonicsep.benchmark import METHOD_TITLES
-from sonicsep.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, ParameterError, SonicSepError
+from sonicsep.errors import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_USAGE,
+    ParameterError,
+    SonicSepError,
+    exits_on_interrupt,
+)
 from sonicsep.metrics import html_table, percent
 from sonicsep.plots import confusion_matrix_png, training_curve_png, tsne_png
 from sonicsep.store import SPLITS, STATUSES, FeatureStore
@@ -374,6 +382,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@exits_on_interrupt(
+    "index.html is replaced only by a finished report (an older one is kept): rerun the same "
+    "command"
+)
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -397,7 +409,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     tsne = tsne_figure(store, notes)
     out.mkdir(parents=True, exist_ok=True)
     page = out / "index.html"
-    page.write_text(render_page(store, examples, tsne, runs, notes), encoding="utf-8")
+    # Written aside and renamed, so Ctrl-C never leaves a half page where a whole one was.
+    partial = page.with_name(page.name + ".partial")
+    partial.write_text(render_page(store, examples, tsne, runs, notes), encoding="utf-8")
+    partial.replace(page)
     rows = [row for run in runs for row in run.rows]
     if rows:
         print(results_markdown(rows))

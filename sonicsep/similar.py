@@ -19,7 +19,7 @@ so no approximate index and no recall loss. Checking that the saved index is cur
 than the search: :meth:`FeatureStore.fingerprint` reads the store's ``status`` array.
 
 Exit codes: 0 answered, 2 usage error, 3 some query files could not be decoded (the others
-were answered).
+were answered), 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from sonicsep.errors import (
     ParameterError,
     SonicSepError,
     StoreError,
+    exits_on_interrupt,
 )
 from sonicsep.featurize import featurize_track
 from sonicsep.store import DEFAULT_STORE, FeatureStore
@@ -115,6 +116,8 @@ class SimilarityIndex:
     def save(self, folder: Path) -> None:
         """Write the index as .npy arrays (no pickles) and ``meta.json``, which goes last."""
         folder.mkdir(parents=True, exist_ok=True)
+        # First, so an index interrupted while written over an older one reads as incomplete.
+        (folder / "meta.json").unlink(missing_ok=True)
         np.save(folder / "vectors.npy", self.vectors)
         np.save(folder / "standardiser.npy", np.stack([self.mean, self.scale]))
         np.save(folder / "track_ids.npy", self.track_ids.astype(str))
@@ -314,6 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@exits_on_interrupt(
+    "the store is unchanged; a similarity index left half-written is rebuilt by the next query"
+)
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.k < 1:

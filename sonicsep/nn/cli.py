@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sonicsep.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, SonicSepError
+from sonicsep.errors import EXIT_OK, EXIT_USAGE, SonicSepError, exits_on_interrupt
 from sonicsep.nn.checkpoints import METRICS_FILE
 from sonicsep.nn.config import (
     FEATURES,
@@ -102,16 +102,17 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
     return overrides
 
 
+# What an interrupted train or transfer leaves: checkpoints are saved by epoch.
+RESUMABLE = exits_on_interrupt("the last checkpoint is kept; rerun the same command to resume")
+
+
 def run_job(job: Callable[[], object], workdir: str | Path) -> int:
-    """Run a training job for a CLI: usage errors and Ctrl-C become exit codes, not tracebacks."""
+    """Run a training job for a CLI: usage errors become an exit code, not a traceback."""
     try:
         job()
     except SonicSepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted: rerun the same command to resume from the last epoch", file=sys.stderr)
-        return EXIT_INTERRUPTED
     print_summary(Path(workdir))
     return EXIT_OK
 
@@ -134,6 +135,7 @@ def build_train_parser() -> argparse.ArgumentParser:
     return p
 
 
+@RESUMABLE
 def train_main(argv: Sequence[str] | None = None) -> int:
     """``python -m sonicsep.train``; returns the exit code."""
     args = build_train_parser().parse_args(argv)
@@ -169,6 +171,7 @@ def build_transfer_parser() -> argparse.ArgumentParser:
     return p
 
 
+@RESUMABLE
 def transfer_main(argv: Sequence[str] | None = None) -> int:
     """``python -m sonicsep.transfer``; returns the exit code."""
     args = build_transfer_parser().parse_args(argv)
