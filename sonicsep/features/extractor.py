@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from sonicsep.config import KNOWN_FEATURES, FeatureConfig
+from sonicsep.errors import ParameterError
 from sonicsep.features._layout import _batch, _librosa_layout
 from sonicsep.features._validation import _audio, _fail, _real_float_array
 from sonicsep.features.filters import (
@@ -157,18 +158,30 @@ class FeatureExtractor:
             ``config.features`` (``'chroma_stft'`` (.., n_chroma, t), ``'rms'`` (.., 1, t),
             ``'spectral_contrast'`` (.., n_bands + 1, t), ...), with the leading axes of ``y``
             and ``config.dtype``.
+
+        Raises
+        ------
+        ParameterError
+            When a feature is not finite: samples far outside [-1, 1] overflow the power
+            spectra (the message gives the largest sample).
         """
         c = self.config
         signals, lead = self._signals(y)
-        mag = fft_kernels.stft_magnitude(signals, self._window, c.hop_length, c.center, c.pad_mode)
-        mel_power = np.empty((mag.shape[0], c.n_mels, mag.shape[1]), dtype=self.dtype)
-        spectral_kernels.banded_product(mag, float(c.power), *self._mel_bands, mel_power)
-        mel_db = self._segment_db(mel_power, c.db_ref, c.amin, c.top_db)
-        context = SpectralContext(signals, mag, mel_power, mel_db, {})
-        out = {"mel_db": mel_db, "mfcc": self._mfcc(context)}
-        for name in c.features:
-            if name not in out:
-                out[name] = FEATURES[name].compute(self, context)
+        # Overflow shows as inf/NaN features, turned into one error below, so numpy's warnings
+        # about it would only repeat that error on the user's terminal.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            mag = fft_kernels.stft_magnitude(
+                signals, self._window, c.hop_length, c.center, c.pad_mode
+            )
+            mel_power = np.empty((mag.shape[0], c.n_mels, mag.shape[1]), dtype=self.dtype)
+            spectral_kernels.banded_product(mag, float(c.power), *self._mel_bands, mel_power)
+            mel_db = self._segment_db(mel_power, c.db_ref, c.amin, c.top_db)
+            context = SpectralContext(signals, mag, mel_power, mel_db, {})
+            out = {"mel_db": mel_db, "mfcc": self._mfcc(context)}
+            for name in c.features:
+                if name not in out:
+                    out[name] = FEATURES[name].compute(self, context)
+        _check_finite(out, signals)
         return {name: _librosa_layout(values, lead) for name, values in out.items()}
 
     @staticmethod
@@ -305,11 +318,21 @@ class FeatureExtractor:
         if not isinstance(segments, np.ndarray) or segments.ndim != 2:
             _fail("segments", segments, "must be a 2-D array (n_segments, segment_length)")
         features = self.compute(segments)
-        return {
-            "mel_db": features["mel_db"],
-            "mfcc": features["mfcc"],
-            "summary": self.summarize(features),
-        }
+        with np.errstate(over="ignore"):  # a variance beyond float32: the error below says so
+            summary = self.summarize(features)
+        _check_finite({"summary": summary}, segments)
+        return {"mel_db": features["mel_db"], "mfcc": features["mfcc"], "summary": summary}
+
+
+def _check_finite(features: dict[str, np.ndarray], signals: np.ndarray) -> None:
+    """Raise ParameterError naming the features that overflowed and the largest sample."""
+    overflowed = [name for name, values in features.items() if not np.isfinite(values).all()]
+    if overflowed:
+        peak = float(np.max(np.abs(signals), initial=0.0))
+        raise ParameterError(
+            f"features overflow: samples up to {peak:.3g} (audio is expected within [-1, 1]); "
+            f"{', '.join(overflowed)} not finite; scale the audio into [-1, 1]"
+        )
 
 
 def _one_row(config: FeatureConfig) -> int:
