@@ -231,21 +231,25 @@ class WorkerWatch:
         return self.since is not None and now - self.since >= self.timeout
 
 
-def _finished(futures, client, watch: WorkerWatch, say) -> Iterator:
-    """The futures as they finish, like ``as_completed``, while the cluster keeps a worker.
+def _finished(pending: dict, client, watch: WorkerWatch, say) -> Iterator[tuple]:
+    """(shard, future) for each future of ``pending`` (future -> shard) as it finishes, taken
+    out of ``pending``: like ``as_completed``, while the cluster keeps a worker.
 
-    While it has none, ``watch`` says what to print through ``say``; when it expires, the
-    unfinished futures are cancelled (so no task of this run starts later, beside a rerun) and
-    the iteration ends early, with ``watch`` expired. A worker that dies is not the end of its
-    task: the scheduler runs it again on another worker.
+    The caller drops each future once read, so the scheduler forgets the result; a result it
+    still held on a worker that dies would otherwise be computed again. While the cluster has
+    no worker, ``watch`` says what to print through ``say``; when it expires, the futures left
+    in ``pending`` are cancelled (so no task of this run starts later, beside a rerun) and the
+    iteration ends. A worker that dies is not the end of its task: the scheduler runs the task
+    again on another worker (up to its ``allowed-failures``).
     """
     from dask.distributed import as_completed
 
-    finishing = as_completed(futures)
+    finishing = as_completed(list(pending))
     next_check = 0.0
     while not finishing.is_empty():
         batch = finishing.next_batch(block=False)
-        yield from batch
+        for future in batch:
+            yield pending.pop(future), future
         now = time.monotonic()
         if batch or now < next_check:
             time.sleep(0 if batch else 0.1)  # as_completed's own wait polls every 0.1 s too
@@ -255,7 +259,7 @@ def _finished(futures, client, watch: WorkerWatch, say) -> Iterator:
         if line:
             say(line)
         if watch.expired(now):
-            client.cancel([future for future in futures if not future.done()])
+            client.cancel(list(pending))
             return
 
 
@@ -280,20 +284,18 @@ def run_featurize(
     futures = client.map(
         featurize_shard, [store.url] * len(shards), shards, retry_failed=retry_failed, pure=False
     )
-    shard_of = dict(zip(futures, shards, strict=True))
+    pending = dict(zip(futures, shards, strict=True))
+    del futures  # pending holds the only references: a read result is released
     watch = WorkerWatch(worker_timeout)
-    heard = 0
     with tqdm(total=int(todo.sum()), unit="track", disable=not progress, file=sys.stderr) as bar:
 
         def say(line):
             bar.write(line, file=sys.stderr)
 
-        for future in _finished(futures, client, watch, say):
-            heard += 1
+        for shard, future in _finished(pending, client, watch, say):
             try:
                 outcomes = future.result()
             except Exception as exc:  # noqa: BLE001 - one shard's failure never stops the run
-                shard = shard_of[future]
                 counts.shard_errors[shard] = cause = failure_cause(exc)
                 say(f"shard {shard} not saved, its tracks stay pending: {cause}")
                 continue
@@ -305,7 +307,7 @@ def run_featurize(
             bar.update(len(outcomes))
             rate = (counts.ok + counts.failed) / max(1e-9, time.perf_counter() - start)
             bar.set_postfix(done=counts.ok, failed=counts.failed, tracks_s=f"{rate:.2f}")
-    if heard < len(futures):  # _finished gave up on the rest
+    if pending:  # _finished gave up on them
         counts.stopped = (f"no workers connected to the scheduler for {worker_timeout:g} s "
                           "(--worker-timeout)")
     return counts
