@@ -15,6 +15,14 @@ table with the ratios against the targets, projects the time for fma_large
 (106,574 tracks) on 32 workers, and writes JSON. Run it on an otherwise idle machine:
 
     .venv/bin/python benchmarks/bench_featurize.py --tracks 200
+
+With ``--scheduler ADDRESS`` it instead times the same tracks through that running cluster of
+N workers and through a LocalCluster of N workers, round by round, and prints both rates and
+their ratio (target: the external cluster within 10% of the local one). Start the workers as
+the README says (``dask worker ADDRESS --nthreads 1`` with the environment of
+:func:`sonicsep.featurize.dask_worker_environ`), on the same machine for a like-for-like ratio:
+
+    .venv/bin/python benchmarks/bench_featurize.py --scheduler tcp://127.0.0.1:8786 --tracks 64
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -33,13 +42,9 @@ for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL
 
 from sonicsep.audio import segment, stream  # noqa: E402
 from sonicsep.config import FeatureConfig  # noqa: E402
-from sonicsep.datasets import load_dataset  # noqa: E402
-from sonicsep.featurize import (  # noqa: E402
-    _client,
-    featurize_track,
-    prepare_store,
-    run_featurize,
-)
+from sonicsep.datasets import DatasetWarning, load_dataset  # noqa: E402
+from sonicsep.featurize import _client, prepare_store, run_featurize  # noqa: E402
+from sonicsep.pipeline import featurize_track  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SOURCES = {
@@ -47,7 +52,7 @@ SOURCES = {
     "wav": SHARED / "gtzan/genres/blues/blues.00000.wav",
 }
 FMA_LARGE_TRACKS = 106_574
-TARGETS = {"vs_librosa_mp3": 5.0, "vs_decode": 1.25, "scaling": 0.85}
+TARGETS = {"vs_librosa_mp3": 5.0, "vs_decode": 1.25, "scaling": 0.85, "external_vs_local": 0.9}
 
 
 def make_layout(root: Path, source: Path, n_tracks: int) -> Path:
@@ -60,10 +65,17 @@ def make_layout(root: Path, source: Path, n_tracks: int) -> Path:
     return root
 
 
-def time_sonicsep(root: Path, out: Path, workers: int, config: FeatureConfig) -> float:
-    dataset = load_dataset("gtzan", root=root)
+def time_sonicsep(
+    root: Path, out: Path, workers: int, config: FeatureConfig, scheduler: str | None = None
+) -> float:
+    """Tracks/s of a whole run on a LocalCluster of ``workers``, or on the cluster at
+    ``scheduler`` (shards sized for ``workers`` either way)."""
+    # random: the layout is links to one clip, named in no GTZAN split file
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DatasetWarning)
+        dataset = load_dataset("gtzan", root=root, split="random")
     store = prepare_store(str(out), dataset, config, workers, overwrite=True)
-    with _client(workers, None) as client:
+    with _client(workers, scheduler) as client:
         # Warm every worker (imports, Numba cache, FFT plans) on one track, as librosa's
         # baseline gets a warm-up call: the rate measured is the steady state.
         client.run(featurize_track, str(dataset.tracks["path"].iloc[0]), config)
@@ -150,16 +162,84 @@ def bench_format(
     }
 
 
+def cluster_workers(scheduler: str) -> int:
+    """The worker count of the cluster at ``scheduler``; warns (stdout) about workers that
+    are not started as featurize starts its local ones, as that skews the ratio."""
+    from dask.distributed import Client
+
+    with Client(scheduler) as client:
+        threads = client.nthreads()
+        trim = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    if not threads:
+        raise SystemExit(f"no workers connected to {scheduler}")
+    if set(threads.values()) != {1} or any(value is not None for value in trim.values()):
+        print(f"note: workers are not all --nthreads 1 without MALLOC_TRIM_THRESHOLD_ "
+              f"(threads {sorted(threads.values())}, MALLOC_TRIM_THRESHOLD_ {set(trim.values())})")
+    return len(threads)
+
+
+def bench_cluster(scheduler: str, n_tracks: int, repeats: int, work: Path) -> dict:
+    """External cluster vs a LocalCluster of as many workers, per format, best of rounds."""
+    config = FeatureConfig()
+    workers = cluster_workers(scheduler)
+    results = {}
+    for fmt, source in SOURCES.items():
+        root = make_layout(work / fmt, source, n_tracks)
+        rounds = [
+            (
+                time_sonicsep(root, work / f"{fmt}-local.zarr", workers, config),
+                time_sonicsep(root, work / f"{fmt}-external.zarr", workers, config, scheduler),
+            )
+            for _ in range(repeats)
+        ]
+        local, external = (max(rates) for rates in zip(*rounds, strict=True))
+        results[fmt] = {"rounds_local_external_tracks_s": rounds, "tracks": n_tracks,
+                        "workers": workers, "local_tracks_s": local,
+                        "external_tracks_s": external, "external_vs_local": external / local}
+    return results
+
+
+def report_cluster(results: dict, repeats: int, out: str) -> None:
+    workers = next(iter(results.values()))["workers"]
+    print(f"{'':8s} {'local':>9s} {'external':>9s} {'ratio':>6s}"
+          f"   (tracks/s on {workers} workers each, best of {repeats} rounds)")
+    for fmt, r in results.items():
+        print(f"{fmt:8s} {r['local_tracks_s']:9.2f} {r['external_tracks_s']:9.2f} "
+              f"{r['external_vs_local']:6.2f}")
+    target = TARGETS["external_vs_local"]
+    checks = {f"external cluster >= {target:.0%} of local, {fmt}":
+              r["external_vs_local"] >= target for fmt, r in results.items()}
+    for name, ok in checks.items():
+        print(f"{'PASS' if ok else 'FAIL'}  {name}")
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps({"results": results, "targets": TARGETS, "checks": checks},
+                                    indent=2))
+
+
 def main():
     parser = argparse.ArgumentParser(description="featurize throughput vs librosa and decode")
     parser.add_argument("--tracks", type=int, default=200)
     parser.add_argument("--librosa-tracks", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3, help="rounds; the best rate counts")
-    parser.add_argument("--out", default="benchmarks/results/bench_featurize.json")
+    parser.add_argument("--scheduler",
+                        help="time this running cluster against a LocalCluster of as many "
+                        "workers, instead of the comparison with librosa")
+    parser.add_argument("--out", help="JSON results (default: benchmarks/results/"
+                        "bench_featurize.json, or bench_featurize_cluster.json with --scheduler)")
     args = parser.parse_args()
     missing = [str(p) for p in SOURCES.values() if not p.exists()]
     if missing:
         raise SystemExit(f"real sample audio not found: {missing} (expected ../shared/data)")
+    if args.scheduler:
+        work = Path(tempfile.mkdtemp(prefix="sonicsep-bench-"))
+        try:
+            results = bench_cluster(args.scheduler, args.tracks, args.repeats, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        report_cluster(results, args.repeats,
+                       args.out or "benchmarks/results/bench_featurize_cluster.json")
+        return
+    args.out = args.out or "benchmarks/results/bench_featurize.json"
     work = Path(tempfile.mkdtemp(prefix="sonicsep-bench-"))
     try:
         results = {

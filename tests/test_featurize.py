@@ -1,4 +1,7 @@
-"""End-to-end featurization: values, failures, resume, SIGKILL, determinism, CLI exit codes."""
+"""End-to-end featurization: values, failures, resume, SIGKILL, determinism, CLI exit codes.
+
+The cluster seams (an external scheduler, workers that die) are in test_featurize_cluster.py.
+"""
 
 from __future__ import annotations
 
@@ -452,3 +455,22 @@ def test_warm_kernels_says_it_is_compiling_only_when_slow(monkeypatch):
     assert calls[0]["summary"].shape[0] == 1  # it featurized one segment
     assert slow.getvalue() == ("compiling kernels (first run only, ~20-40 s)...\n"
                                f"kernels ready in {seconds:.0f} s\n")
+
+
+def test_worker_watch_notices_then_gives_up_and_forgets_when_workers_return():
+    from sonicsep.featurize import WorkerWatch
+
+    watch = WorkerWatch(timeout=300.0)
+    assert watch.observe(2, now=0.0) == ""
+    assert watch.observe(0, now=10.0) == ""  # the first second without workers: nothing yet
+    assert watch.observe(0, now=39.0) == ""
+    assert watch.observe(0, now=40.0) == ("no workers for 30 s; waiting for workers to join, "
+                                          "giving up after --worker-timeout 300 s")
+    assert watch.observe(0, now=41.0) == ""  # said once
+    assert watch.observe(3, now=50.0) == "3 workers connected; carrying on"
+    assert watch.observe(0, now=60.0) == "" and not watch.expired(359.0)
+    assert watch.observe(0, now=360.0) == "no workers for 300 s (--worker-timeout 300)"
+    assert watch.expired(360.0)
+    short = WorkerWatch(timeout=5.0)  # the notice comes halfway to a short timeout
+    assert short.observe(0, now=0.0) == "" and short.observe(0, now=2.0) == ""
+    assert short.observe(0, now=2.5).startswith("no workers for 2 s; waiting")
