@@ -232,24 +232,27 @@ class WorkerWatch:
 
 
 def _finished(pending: dict, client, watch: WorkerWatch, say) -> Iterator[tuple]:
-    """(shard, future) for each future of ``pending`` (future -> shard) as it finishes, taken
-    out of ``pending``: like ``as_completed``, while the cluster keeps a worker.
+    """(shard, outcomes or the exception it raised) for each future of ``pending``
+    (future -> shard) as it finishes, taken out of ``pending``, while the cluster keeps a worker.
 
-    The caller drops each future once read, so the scheduler forgets the result; a result it
-    still held on a worker that dies would otherwise be computed again. While the cluster has
-    no worker, ``watch`` says what to print through ``say``; when it expires, the futures left
-    in ``pending`` are cancelled (so no task of this run starts later, beside a rerun) and the
+    Results are gathered in the background (``as_completed(with_results=True)``): a result
+    held on a worker that dies before it is read is computed again, and a blocking
+    ``future.result()`` would wait for that without end when no worker is left. The futures
+    leave ``pending``, so the scheduler forgets a result once read. While the cluster has no
+    worker, ``watch`` says what to print through ``say``; when it expires, the futures left in
+    ``pending`` are cancelled (so no task of this run starts later, beside a rerun) and the
     iteration ends. A worker that dies is not the end of its task: the scheduler runs the task
     again on another worker (up to its ``allowed-failures``).
     """
     from dask.distributed import as_completed
 
-    finishing = as_completed(list(pending))
+    finishing = as_completed(list(pending), with_results=True, raise_errors=False)
     next_check = 0.0
     while not finishing.is_empty():
         batch = finishing.next_batch(block=False)
-        for future in batch:
-            yield pending.pop(future), future
+        for future, result in batch:
+            # An erred future's result is its (type, exception, traceback).
+            yield pending.pop(future), (result[1] if future.status == "error" else result)
         now = time.monotonic()
         if batch or now < next_check:
             time.sleep(0 if batch else 0.1)  # as_completed's own wait polls every 0.1 s too
@@ -285,18 +288,16 @@ def run_featurize(
         featurize_shard, [store.url] * len(shards), shards, retry_failed=retry_failed, pure=False
     )
     pending = dict(zip(futures, shards, strict=True))
-    del futures  # pending holds the only references: a read result is released
+    del futures  # pending holds the only references, so a read result is released
     watch = WorkerWatch(worker_timeout)
     with tqdm(total=int(todo.sum()), unit="track", disable=not progress, file=sys.stderr) as bar:
 
         def say(line):
             bar.write(line, file=sys.stderr)
 
-        for shard, future in _finished(pending, client, watch, say):
-            try:
-                outcomes = future.result()
-            except Exception as exc:  # noqa: BLE001 - one shard's failure never stops the run
-                counts.shard_errors[shard] = cause = failure_cause(exc)
+        for shard, outcomes in _finished(pending, client, watch, say):
+            if isinstance(outcomes, BaseException):  # one shard's failure never stops the run
+                counts.shard_errors[shard] = cause = failure_cause(outcomes)
                 say(f"shard {shard} not saved, its tracks stay pending: {cause}")
                 continue
             for _, status in outcomes:
