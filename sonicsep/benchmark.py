@@ -162,9 +162,9 @@ def start_workers_deaf_to_ctrl_c(jobs: int) -> None:
     prints a traceback of its own. An ignored signal stays ignored in a started program, so
     workers started while this process ignores SIGINT leave Ctrl-C to it, and it stops them on
     its way out. SIGINT is ignored only while the workers are launched (a fraction of a
-    second; their start-up is awaited after), so a Ctrl-C then is all that can be lost. joblib keeps one pool
-    per ``n_jobs``: the grid search that follows reuses these workers, and workers that timed
-    out while idle are started again here, not there.
+    second; their start-up is awaited after), so a Ctrl-C then is all that can be lost. joblib
+    keeps one pool per ``n_jobs``: the grid search that follows reuses these workers, and
+    workers that timed out while idle are started again here, not there.
     """
     if jobs < 2:
         return

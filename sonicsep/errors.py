@@ -79,5 +79,9 @@ class StoreError(SonicSepError):
     """A feature store is missing, malformed, or incompatible with the request."""
 
 
+class StoreBusyError(StoreError):
+    """Another live run holds the store's lease (:mod:`sonicsep.lease`); the message names it."""
+
+
 class ModelError(SonicSepError):
     """A trained model directory is missing, incomplete, or incompatible with the input."""

@@ -43,6 +43,7 @@ from sonicsep.errors import (
     SonicSepError,
     StoreError,
 )
+from sonicsep.lease import StoreLease
 from sonicsep.pipeline import cached_extractor, failure_cause, featurize_shard, featurize_track
 from sonicsep.store import DEFAULT_STORE, OK, FeatureStore, default_tracks_per_shard
 
@@ -444,11 +445,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.limit is not None:
             dataset = dataclasses.replace(dataset, tracks=dataset.tracks.head(args.limit))
         url = _store_url(args.out)
-        store = prepare_store(url, dataset, config, args.workers, args.overwrite)
-    except SonicSepError as exc:
+        # Before prepare_store: --overwrite must never delete a store another run is writing.
+        lease = StoreLease(url).acquire()
+    except SonicSepError as exc:  # a busy store (StoreBusyError) is a usage error too
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    with lease:  # released on return, on exceptions and on Ctrl-C
+        try:
+            store = prepare_store(url, dataset, config, args.workers, args.overwrite)
+        except SonicSepError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        code = _featurize_store(store, config, args)
+        if lease.lost:
+            print("warning: another run took over this store's lease while this one ran",
+                  file=sys.stderr)
+        return code
 
+
+def _featurize_store(store: FeatureStore, config: FeatureConfig, args) -> int:
+    """Warm the kernels, run every pending shard on the cluster, report; the exit code."""
     warm_kernels(config)
     with _client(args.workers, args.scheduler) as client:
         print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr)

@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 
-from sonicsep.errors import StoreError
+from sonicsep.errors import StoreBusyError
 from sonicsep.store import (
     LEASE_KEY,
     create_object,
@@ -45,10 +45,6 @@ STALE_S = 60.0
 SETTLE_S = 2.0
 # Takeover rounds before giving up: each round loses only to another run taking the lease.
 ATTEMPTS = 3
-
-
-class StoreBusyError(StoreError):
-    """Another live run holds the store's lease; the message names it and what to do."""
 
 
 @dataclasses.dataclass(frozen=True)

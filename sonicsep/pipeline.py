@@ -21,7 +21,7 @@ import numpy as np
 
 from sonicsep.audio import iter_segments
 from sonicsep.config import FeatureConfig
-from sonicsep.errors import SonicSepError
+from sonicsep.errors import ParameterError, SonicSepError
 from sonicsep.features import FeatureExtractor
 from sonicsep.store import FAILED, OK, FeatureStore, needs_work
 
@@ -42,10 +42,13 @@ def featurize_track(path: str, config: FeatureConfig) -> dict[str, np.ndarray]:
     :class:`SonicSepError` (decode failure, or a file too short for one segment).
     """
     extractor = cached_extractor(config)
-    parts = [
-        extractor.segment_features(np.stack(batch))
-        for batch in _batches(iter_segments(path, config), SEGMENT_BATCH)
-    ]
+    try:
+        parts = [
+            extractor.segment_features(np.stack(batch))
+            for batch in _batches(iter_segments(path, config), SEGMENT_BATCH)
+        ]
+    except ParameterError as exc:  # the audio broke the features (samples far outside [-1, 1])
+        raise SonicSepError(f"{path}: {exc}") from exc
     if not parts:
         shortest = config.min_last_segment_fraction * config.segment_seconds
         raise SonicSepError(f"{path}: too short: no segment of at least {shortest:g} s of audio")

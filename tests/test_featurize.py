@@ -21,6 +21,7 @@ from sonicsep.config import FeatureConfig
 from sonicsep.datasets import load_dataset
 from sonicsep.features import FeatureExtractor, melspectrogram, power_to_db
 from sonicsep.featurize import main
+from sonicsep.lease import StoreLease
 from sonicsep.store import FeatureStore
 
 # Short segments keep the suite fast; the pipeline is the same as with the 5 s default.
@@ -226,8 +227,13 @@ def test_rerun_with_another_config_is_a_usage_error_until_overwrite(
     assert code == 2
     assert "different feature config" in capsys.readouterr().err
     assert FeatureStore.open(str(out)).config == SMALL  # the refused run changed nothing
-    code = _run([*_gtzan_args(mixed_root, out, other_config), "--limit", "1", "--overwrite"])
-    assert code == 0
+    overwrite = [*_gtzan_args(mixed_root, out, other_config), "--limit", "1", "--overwrite"]
+    with StoreLease(str(out)):  # another live run is writing the store
+        assert _run(overwrite) == 2
+        err = capsys.readouterr().err
+        assert "is being written by another run" in err and f"pid {os.getpid()}" in err
+        assert FeatureStore.open(str(out)).config == SMALL  # --overwrite deleted nothing
+    assert _run(overwrite) == 0
     rebuilt = FeatureStore.open(str(out))
     assert rebuilt.config.n_mels == 64 and rebuilt.array("mel_db").shape[2] == 64
 

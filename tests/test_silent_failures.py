@@ -3,6 +3,7 @@ reaches the user's terminal on its way there."""
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -50,5 +51,6 @@ def test_a_file_of_overflowing_samples_fails_with_the_cause(tmp_path):
     sf.write(path, 1e20 * _signs(N_SAMPLES), TINY_CONFIG.sr, subtype="FLOAT")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        with pytest.raises(SonicSepError, match=r"features overflow: samples up to 1e\+20"):
+        cause = rf"^{re.escape(str(path))}: features overflow: samples up to 1e\+20"
+        with pytest.raises(SonicSepError, match=cause):
             featurize_track(str(path), TINY_CONFIG)
