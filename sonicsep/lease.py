@@ -30,14 +30,14 @@ import time
 import uuid
 
 from sonicsep.errors import StoreBusyError
-from sonicsep.store import (
-    LEASE_KEY,
+from sonicsep.objects import (
     create_object,
     objects_are_atomic,
     read_object,
     remove_object,
     replace_object,
 )
+from sonicsep.store import LEASE_KEY
 
 HEARTBEAT_S = 10.0
 # Six missed heartbeats: a holder is only judged gone long after a slow write or a GC pause.

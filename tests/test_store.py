@@ -15,6 +15,7 @@ import zarr
 from sonicsep import store as store_module
 from sonicsep.config import FeatureConfig
 from sonicsep.errors import StoreError
+from sonicsep.objects import create_object, read_object, remove_object
 from sonicsep.store import (
     ABSENT,
     COMPLETE,
@@ -26,10 +27,7 @@ from sonicsep.store import (
     PENDING,
     FeatureStore,
     ShardResult,
-    create_object,
     default_tracks_per_shard,
-    read_object,
-    remove_object,
     store_state,
     track_bytes,
 )

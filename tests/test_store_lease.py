@@ -15,7 +15,8 @@ from test_store import _create
 
 from sonicsep.errors import StoreError
 from sonicsep.lease import LeaseRecord, StoreBusyError, StoreLease
-from sonicsep.store import LEASE_KEY, FeatureStore, create_object, read_object, replace_object
+from sonicsep.objects import create_object, read_object, replace_object
+from sonicsep.store import LEASE_KEY, FeatureStore
 
 
 def _record(url) -> LeaseRecord | None:
