@@ -94,4 +94,6 @@ class ModelEmbedder:
     def file_vector(self, features: dict[str, np.ndarray]) -> np.ndarray:
         """Mean embedding over the segments of one file's :func:`featurize_track` output."""
         embedded = self.model.embed(features[self.array_name])
-        return embedded.astype(np.float64).mean(axis=0)
+        # The same mean as track_vectors takes over a store track's segments.
+        _, (vector,) = metrics.mean_by_track(np.zeros(len(embedded)), embedded)
+        return vector
