@@ -10,4 +10,10 @@
 - ``temporal``: RMS, zero-crossing rate, amplitude envelope, onset-strength filters.
 - ``pcm``: stereo downmix of decoded blocks with a finiteness check.
 - ``db``, ``dct``, ``stats``: decibels, cepstral DCT bases and lifter, summary statistics.
+
+Importing the package locks Numba's on-disk cache across processes (``_cache_lock``).
 """
+
+from . import _cache_lock
+
+_cache_lock.install()
