@@ -15,8 +15,29 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# Locks Numba's on-disk cache in every test process (sonicsep/kernels/_cache_lock.py).
+import sonicsep.kernels  # noqa: F401
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SONICSEP_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+def pytest_configure(config):
+    """Fill librosa's Numba cache in the controller, alone, before pytest-xdist starts workers.
+
+    librosa's ``@guvectorize`` kernels (zero_crossings, localmax/localmin, peak_pick, piptrack's
+    interpolation, beat tracking) compile every signature when their module is imported and
+    cache each in two files. Two processes compiling them at once can leave the two files
+    with different ABI tags (numba/numba#10128, not fixed by the lock on the index), and every
+    later process that loads them crashes: a clean clone's CI run lost three workers in
+    ``librosa.zero_crossings`` that way. Imported here first, the workers only load them.
+    """
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller has done it
+        return
+    import librosa.beat
+    import librosa.core.audio
+    import librosa.core.pitch
+    import librosa.util.utils  # noqa: F401
 
 
 def _require_shared(relpath: str = "") -> Path:
