@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import struct
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -50,13 +52,17 @@ class AudioInfo:
     """What a file's header says: native sample rate, channels, frames and duration (seconds).
 
     ``frames`` is None where the backend cannot count frames without decoding (audioread);
-    ``duration`` is then the backend's estimate.
+    ``duration`` is then the backend's estimate. ``frames`` and ``duration`` count the samples
+    the file holds. ``warning`` says what is wrong with a file that still decodes ('' when
+    nothing is): today a WAV whose data chunk is shorter than its header declares (a truncated
+    download or copy), which decoders read silently up to where the file ends.
     """
 
     samplerate: int
     channels: int
     frames: int | None
     duration: float
+    warning: str = ""
 
 
 @dataclass(frozen=True)
@@ -178,7 +184,7 @@ def _open(path) -> _Decoder:
         causes["soundfile"] = _decoder_cause(exc)
     else:
         header = AudioInfo(handle.samplerate, handle.channels, handle.frames,
-                           handle.frames / handle.samplerate)
+                           handle.frames / handle.samplerate, _wav_shortfall(name))
         return _Decoder(name, "soundfile", header, handle, _soundfile_read)
     try:
         handle = audioread.audio_open(name)
@@ -193,6 +199,37 @@ def _open(path) -> _Decoder:
         causes["audioread"] = (f"unsupported layout: {header.channels} channels "
                                f"at {header.samplerate} Hz")
     raise DecodeError(name, causes)
+
+
+def _wav_shortfall(path: str) -> str:
+    """Why a RIFF/WAVE file holds fewer samples than its header declares ('' if it does not).
+
+    Walks the chunks to ``data`` and compares its declared size with the bytes after it. A size
+    of 0 or 0xFFFFFFFF is what streaming writers leave when the length is unknown: no warning.
+    """
+    try:
+        with open(path, "rb") as f:
+            riff = f.read(12)
+            if len(riff) < 12 or riff[:4] not in (b"RIFF", b"RIFX") or riff[8:12] != b"WAVE":
+                return ""
+            order = "<" if riff[:4] == b"RIFF" else ">"
+            size = os.fstat(f.fileno()).st_size
+            position, byte_rate = 12, 0
+            while position + 8 <= size:
+                f.seek(position)
+                chunk, n = struct.unpack(order + "4sI", f.read(8))
+                if chunk == b"fmt " and n >= 16:
+                    byte_rate = struct.unpack(order + "HHII", f.read(12))[3]
+                elif chunk == b"data":
+                    held = size - position - 8
+                    if n in (0, 0xFFFFFFFF) or held >= n or not byte_rate:
+                        return ""
+                    return (f"truncated: the WAV header declares {n / byte_rate:.2f} s of audio, "
+                            f"the file holds {held / byte_rate:.2f} s; only those were read")
+                position += 8 + n + (n & 1)
+    except OSError:
+        return ""  # the decoder reports unreadable files
+    return ""
 
 
 def _checked_blocks(

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -33,6 +32,7 @@ from sonicsep.errors import (
     EXIT_USAGE,
     ParameterError,
     SonicSepError,
+    deaf_to_ctrl_c,
     exits_on_interrupt,
 )
 from sonicsep.plots import confusion_matrix_png, tsne_png
@@ -156,25 +156,18 @@ def run_benchmark(
 
 
 def start_workers_deaf_to_ctrl_c(jobs: int) -> None:
-    """Start joblib's ``jobs`` worker processes (or keep the running ones) ignoring SIGINT.
+    """Start joblib's ``jobs`` worker processes (or keep the running ones) ignoring SIGINT
+    (:func:`~sonicsep.errors.deaf_to_ctrl_c`); their start-up is awaited after the block.
 
-    Ctrl-C in a terminal signals every process of the job, and a worker still starting up
-    prints a traceback of its own. An ignored signal stays ignored in a started program, so
-    workers started while this process ignores SIGINT leave Ctrl-C to it, and it stops them on
-    its way out. SIGINT is ignored only while the workers are launched (a fraction of a
-    second; their start-up is awaited after), so a Ctrl-C then is all that can be lost. joblib
-    keeps one pool per ``n_jobs``: the grid search that follows reuses these workers, and
-    workers that timed out while idle are started again here, not there.
+    joblib keeps one pool per ``n_jobs``: the grid search that follows reuses these workers,
+    and workers that timed out while idle are started again here, not there.
     """
     if jobs < 2:
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
+    with deaf_to_ctrl_c():
         started = joblib.Parallel(n_jobs=jobs, return_as="generator")(
             joblib.delayed(os.getpid)() for _ in range(jobs)
         )
-    finally:
-        signal.signal(signal.SIGINT, previous)
     list(started)
 
 

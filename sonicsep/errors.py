@@ -2,15 +2,18 @@
 
 Every error a user can cause derives from :class:`SonicSepError`, so a CLI can catch that one
 type, print its message and exit with a usage or failure code instead of a stack trace. Messages
-name the offending parameter, file or column and say what to do about it. The exit codes
-and :func:`exits_on_interrupt` are the other half of how a command-line job ends.
+name the offending parameter, file or column and say what to do about it. The exit codes,
+:func:`exits_on_interrupt` and :func:`deaf_to_ctrl_c` are the other half of how a command-line
+job ends.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 # Exit codes of every command-line job: success; usage error (bad arguments, missing input);
 # some items failed but the rest was saved/answered.
@@ -44,6 +47,22 @@ def exits_on_interrupt(kept: str) -> Callable[[Callable[..., int]], Callable[...
         return interruptible
 
     return decorate
+
+
+@contextlib.contextmanager
+def deaf_to_ctrl_c() -> Iterator[None]:
+    """Ignore SIGINT in this process while worker processes are started inside the block.
+
+    Ctrl-C in a terminal signals every process of the job, and each worker process would
+    print a traceback of its own. An ignored signal stays ignored across ``exec`` and Python
+    then installs no handler, so workers started inside the block leave Ctrl-C to this process,
+    which stops them on its way out. Keep the block to the start-up: a Ctrl-C inside it is lost.
+    """
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class SonicSepError(Exception):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import logging
 import os
 import sys
 import tempfile
@@ -42,6 +43,7 @@ from sonicsep.errors import (
     ParameterError,
     SonicSepError,
     StoreError,
+    deaf_to_ctrl_c,
 )
 from sonicsep.lease import StoreLease
 from sonicsep.pipeline import cached_extractor, failure_cause, featurize_shard, featurize_track
@@ -162,24 +164,55 @@ def dask_worker_environ() -> dict[str, str]:
     return {"DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON": repr(spawn)}
 
 
+def _closing_quietly(logging_config: dict) -> dict[str, str]:
+    """Environment that keeps a local worker quiet when its run stops it mid-task (Ctrl-C).
+
+    Closing a worker cancels the task it runs, and Dask's worker state machine then logs
+    "Async instruction ... ended with CancelledError", its only warning, which its own comment
+    says happens exclusively in ``Worker.close()``. The worker reads ``DASK_LOGGING`` when it
+    imports distributed, so the level is set for that logger only, beside the user's levels;
+    a ``logging.config``-style configuration (with ``version``) is left as it is.
+    """
+    if "version" in logging_config:
+        return {}
+    quiet = {**logging_config, "distributed.worker.state_machine": "error"}
+    return {"DASK_LOGGING": repr(quiet)}
+
+
 @contextlib.contextmanager
 def _client(workers: int, scheduler: str | None) -> Iterator:
     """A client of the cluster at ``scheduler``, or of a LocalCluster of ``workers``
     single-threaded processes that is shut down on exit (closing a client leaves a cluster
-    it was handed running, with its worker processes)."""
+    it was handed running, with its worker processes).
+
+    The local workers start deaf to Ctrl-C (:func:`~sonicsep.errors.deaf_to_ctrl_c`): the run
+    stops them. On Ctrl-C, Dask's own shutdown notices (a worker busy with a shard is killed
+    after a few seconds; the shard stays pending) are not logged: the run says what happened.
+    """
     import dask
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
-        with Client(scheduler) as client:
+        with Client(scheduler) as client, _quiet_when_interrupted():
             yield client
         return
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENV}):
+    spawn = {**WORKER_ENV, **_closing_quietly(dask.config.get("logging", {}))}
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": spawn}), deaf_to_ctrl_c():
         cluster = LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
         )
-    with cluster, Client(cluster) as client:
+    with cluster, Client(cluster) as client, _quiet_when_interrupted():
         yield client
+
+
+@contextlib.contextmanager
+def _quiet_when_interrupted() -> Iterator[None]:
+    """On KeyboardInterrupt, log only Dask's errors in this process from then on."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+        raise
 
 
 @dataclasses.dataclass
@@ -464,24 +497,30 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _featurize_store(store: FeatureStore, config: FeatureConfig, args) -> int:
-    """Warm the kernels, run every pending shard on the cluster, report; the exit code."""
+    """Warm the kernels, run every pending shard on the cluster, report; the exit code.
+
+    On Ctrl-C the count is read once the run's client (and a local cluster with its workers)
+    has closed, so it is what the store holds; on an external cluster, shards its workers had
+    started still finish and are saved.
+    """
     warm_kernels(config)
-    with _client(args.workers, args.scheduler) as client:
-        print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr)
-        before = store.counts()
-        try:
+    before = store.counts()
+    try:
+        with _client(args.workers, args.scheduler) as client:
+            print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr)
             counts = run_featurize(store, client, args.retry_failed,
                                    progress=not args.no_progress,
                                    worker_timeout=args.worker_timeout)
-        except KeyboardInterrupt:
+    except KeyboardInterrupt:
+        with deaf_to_ctrl_c():  # a second Ctrl-C must not cut the message short
             after = store.counts()
-            print(
-                f"interrupted: {after['ok'] + after['failed'] - before['ok'] - before['failed']} "
-                f"tracks were saved by this run, {after['pending']} are pending in {store.url}; "
-                "run the same command again to resume",
-                file=sys.stderr,
-            )
-            return EXIT_INTERRUPTED
+            saved = after["ok"] + after["failed"] - before["ok"] - before["failed"]
+            running = (" (shards the cluster's workers had started finish and are saved too)"
+                       if args.scheduler else "")
+            print(f"interrupted: {saved} tracks were saved by this run, {after['pending']} are "
+                  f"pending in {store.url}{running}; run the same command again to resume",
+                  file=sys.stderr)
+        return EXIT_INTERRUPTED
     return report(store, before, counts)
 
 
@@ -498,16 +537,24 @@ def report(store: FeatureStore, before: dict[str, int], counts: RunCounts) -> in
     if counts.stopped:
         print(f"stopped: {counts.stopped}; {after['pending']} tracks are pending: start workers "
               "and rerun the same command to featurize them")
-    if after["failed"]:
-        tracks = store.tracks()
-        failed = tracks[tracks["status"] == "failed"]
-        print(f"{len(failed)} failed tracks (kept in the store's status/error arrays):")
-        for row in failed.head(20).itertuples():
-            print(f"  {row.track_id}: {row.error}")
-        if len(failed) > 20:
-            print(f"  ... and {len(failed) - 20} more")
+    tracks = store.tracks()
+    failed = tracks[tracks["status"] == "failed"]
+    if len(failed):
+        _list_tracks(failed, "error", "failed tracks (kept in the store's status/error arrays)")
         print("rerun with --retry-failed to try them again")
+    warned = tracks[tracks["warning"] != ""]
+    if len(warned):
+        _list_tracks(warned, "warning", "tracks featurized with a warning (the warning array)")
     return EXIT_PARTIAL if after["failed"] or after["pending"] else EXIT_OK
+
+
+def _list_tracks(rows, column: str, title: str, shown: int = 20) -> None:
+    """Print ``title`` with the count, then the first ``shown`` tracks' ``column`` text."""
+    print(f"{len(rows)} {title}:")
+    for track_id, text in zip(rows["track_id"].head(shown), rows[column].head(shown), strict=True):
+        print(f"  {track_id}: {text}")
+    if len(rows) > shown:
+        print(f"  ... and {len(rows) - shown} more")
 
 
 if __name__ == "__main__":

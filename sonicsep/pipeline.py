@@ -19,6 +19,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from sonicsep import audio
 from sonicsep.audio import iter_segments
 from sonicsep.config import FeatureConfig
 from sonicsep.errors import ParameterError, SonicSepError
@@ -71,7 +72,10 @@ def _batches(items: Iterator, size: int) -> Iterator[list]:
 def featurize_shard(url: str, shard: int, retry_failed: bool = False) -> list[tuple[str, int]]:
     """Featurize the unfinished tracks of one shard and write the shard whole.
 
-    Returns (track_id, status) for every track this call attempted.
+    A featurized track's ``duration`` becomes its file's (the header's, which counts the
+    samples the file holds) and its ``warning`` says what was wrong with a file that decoded
+    anyway; a failed track keeps the duration it had. Returns (track_id, status) for every
+    track this call attempted.
     """
     store = FeatureStore.open(url, mode="r+")
     config = store.config
@@ -89,7 +93,9 @@ def featurize_shard(url: str, shard: int, retry_failed: bool = False) -> list[tu
         result.summary[i] = np.nan
         result.mask[i] = False
         result.n_segments[i] = 0
+        result.warning[i] = ""
         try:
+            header = audio.info(str(path))
             features = featurize_track(str(path), config)
         except Exception as exc:  # noqa: BLE001 - any per-track failure is recorded, never fatal
             result.status[i], result.error[i] = FAILED, failure_cause(exc)
@@ -100,6 +106,7 @@ def featurize_shard(url: str, shard: int, retry_failed: bool = False) -> list[tu
             result.summary[i, :k] = features["summary"]
             result.mask[i, :k] = True
             result.n_segments[i] = k
+            result.duration[i], result.warning[i] = header.duration, header.warning
             result.status[i], result.error[i] = OK, ""
         attempted.append((str(track_id), int(result.status[i])))
     store.write_shard(shard, result)

@@ -9,10 +9,14 @@ Layout of a store (a Zarr v3 group, local path or fsspec URL)::
     path             (track,)                          str    audio path as the dataset gave it
     label            (track,)                          int16  index into attrs.genres
     split            (track,)                          int8   index into attrs.splits
-    duration         (track,)                          float32 seconds, NaN where unknown
+    duration         (track,)                          float32 seconds of audio, NaN where unknown:
+                                                               the dataset's figure, then the file's
+                                                               own once featurized
     echonest         (track, echonest_feature)         float32 NaN where absent
     status           (track,)                          int8   index into attrs.statuses
     error            (track,)                          str    cause of failure, '' otherwise
+    warning          (track,)                          str    what was wrong with a file that was
+                                                              featurized anyway (truncated), or ''
     n_segments       (track,)                          int16  valid segments of the track
     mask             (track, segment)                  bool   segment holds real data
     mel_db           (track, segment, mel_band, time)  float32 log-mel spectrogram
@@ -55,7 +59,8 @@ from sonicsep.datasets.base import SPLITS
 from sonicsep.errors import StoreError
 from sonicsep.objects import object_path, read_object
 
-SCHEMA_VERSION = 1
+# 2: the warning array; duration is rewritten with each shard.
+SCHEMA_VERSION = 2
 # Where featurize writes the demo corpus and where benchmark/similar look by default.
 DEFAULT_STORE = "sonicsep-demo.zarr"
 STATUSES = ("pending", "ok", "failed")
@@ -74,10 +79,14 @@ MAX_SHARD_BYTES = 256 * 2**20
 # of 100k tracks, and 64 MiB keeps a reader's memory a quarter of a shard's.
 READ_BLOCK_BYTES = 64 * 2**20
 
-TRACK_ARRAYS = ("track", "path", "label", "split", "duration", "echonest")
+TRACK_ARRAYS = ("track", "path", "label", "split", "echonest")
 # Arrays with one value block per (track, segment): what the segment readers read.
 SEGMENT_ARRAYS = ("mel_db", "mfcc", "summary")
-RESULT_ARRAYS = ("mel_db", "mfcc", "summary", "mask", "n_segments", "error", "status")
+# What a shard write replaces; status last (see write_shard).
+RESULT_ARRAYS = (
+    "mel_db", "mfcc", "summary", "mask", "n_segments", "duration", "error", "warning", "status"
+)
+STRING_RESULTS = ("error", "warning")
 LABEL_ARRAYS = ("summary_feature", "echonest_feature")
 
 # The lease group's metadata object; its attributes are the lease record (sonicsep.lease).
@@ -98,11 +107,16 @@ class ShardResult:
     summary: np.ndarray  # (n, max_segments, n_summary)
     mask: np.ndarray  # (n, max_segments) bool
     n_segments: np.ndarray  # (n,)
+    duration: np.ndarray  # (n,) float32 seconds
     status: np.ndarray  # (n,)
     error: np.ndarray  # (n,) str
+    warning: np.ndarray  # (n,) str
 
     @classmethod
-    def empty(cls, n_tracks: int, config: FeatureConfig, n_summary: int) -> ShardResult:
+    def empty(
+        cls, n_tracks: int, config: FeatureConfig, n_summary: int, duration=None
+    ) -> ShardResult:
+        """Nothing featurized yet; ``duration`` as the store has it (default NaN: unknown)."""
         seg, frames = config.max_segments, config.frames_per_segment
         return cls(
             mel_db=np.full((n_tracks, seg, config.n_mels, frames), np.nan, np.float32),
@@ -110,8 +124,11 @@ class ShardResult:
             summary=np.full((n_tracks, seg, n_summary), np.nan, np.float32),
             mask=np.zeros((n_tracks, seg), bool),
             n_segments=np.zeros(n_tracks, np.int16),
+            duration=np.full(n_tracks, np.nan, np.float32) if duration is None
+            else np.asarray(duration, np.float32),
             status=np.full(n_tracks, PENDING, np.int8),
             error=np.array([""] * n_tracks, dtype=object),
+            warning=np.array([""] * n_tracks, dtype=object),
         )
 
 
@@ -325,6 +342,7 @@ class FeatureStore:
         small("echonest", echonest_dims, np.float32, np.nan, (len(echonest_names),))[:] = echonest
         small("status", ("track",), np.int8, PENDING)
         small("error", ("track",), str, "")
+        small("warning", ("track",), str, "")
         small("n_segments", ("track",), np.int16, 0)
         small("mask", ("track", "segment"), bool, False, (seg,))
         big("mel_db", ("track", "segment", "mel_band", "time"), (seg, config.n_mels, frames))
@@ -386,17 +404,19 @@ class FeatureStore:
         """
         sl = self.shard_slice(shard)
         g = self.group
-        status = g["status"][sl]
+        status, duration = g["status"][sl], g["duration"][sl]
         if (status == PENDING).all():
-            return ShardResult.empty(len(status), self.config, len(self.summary_names))
+            return ShardResult.empty(len(status), self.config, len(self.summary_names), duration)
         return ShardResult(
             mel_db=g["mel_db"][sl],
             mfcc=g["mfcc"][sl],
             summary=g["summary"][sl],
             mask=g["mask"][sl],
             n_segments=g["n_segments"][sl],
+            duration=duration,
             status=status,
             error=self.strings("error", sl),
+            warning=self.strings("warning", sl),
         )
 
     def write_shard(self, shard: int, result: ShardResult) -> None:
@@ -410,7 +430,7 @@ class FeatureStore:
         g = self.group
         for name in RESULT_ARRAYS[:-1]:
             value = getattr(result, name)
-            g[name][sl] = value.astype(str) if name == "error" else value
+            g[name][sl] = value.astype(str) if name in STRING_RESULTS else value
         g["status"][sl] = result.status
 
     # ------------------------------------------------------------------ reading
@@ -426,6 +446,7 @@ class FeatureStore:
                 "duration": g["duration"][:],
                 "status": np.array(STATUSES)[g["status"][:]],
                 "error": self.strings("error"),
+                "warning": self.strings("warning"),
                 "n_segments": g["n_segments"][:].astype(int),
             }
         )
@@ -436,7 +457,7 @@ class FeatureStore:
         return frame
 
     def strings(self, name: str, rows: slice = slice(None)) -> np.ndarray:
-        """A string array (track ids, paths, errors) as a NumPy object array."""
+        """A string array (track ids, paths, errors, warnings) as a NumPy object array."""
         return np.array(self.group[name][rows].tolist(), dtype=object)
 
     def array(self, name: str) -> zarr.Array:

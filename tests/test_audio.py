@@ -57,6 +57,41 @@ def test_info_real_files(gtzan_wav, fma_mp3, shared_data):
     assert (short.frames, short.channels) == (88200, 2)
 
 
+def _data_offset(wav_bytes: bytes) -> int:
+    """Where a canonical WAV's samples start (after the 'data' chunk header)."""
+    return wav_bytes.index(b"data") + 8
+
+
+def test_info_warns_of_a_truncated_wav(tmp_path, gtzan_wav):
+    """A real clip cut 10 s into its samples (16-bit mono): the header still says 30.01 s;
+    soundfile counts the frames that are there, and the warning says so."""
+    whole = gtzan_wav.read_bytes()
+    path = tmp_path / "cut.wav"
+    path.write_bytes(whole[: _data_offset(whole) + 2 * 22050 * 10])
+    header = audio.info(path)
+    assert (header.frames, header.duration) == (220500, 10.0)
+    assert header.warning == ("truncated: the WAV header declares 30.01 s of audio, the file "
+                              "holds 10.00 s; only those were read")
+    assert audio.load(path, sr=None)[0].shape == (220500,)
+
+
+@pytest.mark.parametrize("declared", [0, 0xFFFFFFFF])
+def test_info_trusts_a_wav_of_unknown_length(tmp_path, gtzan_wav, declared):
+    """Streaming writers leave the data size 0 or 0xFFFFFFFF: no length was promised."""
+    whole = bytearray(gtzan_wav.read_bytes())
+    size_at = _data_offset(whole) - 4
+    whole[size_at:size_at + 4] = struct.pack("<I", declared)
+    path = tmp_path / "streamed.wav"
+    path.write_bytes(bytes(whole))
+    assert audio.info(path).warning == ""
+
+
+def test_info_has_no_warning_for_whole_files(gtzan_wav, fma_mp3, tmp_path):
+    flac = tmp_path / "tone.flac"
+    sf.write(flac, np.zeros(1000), 8000)
+    assert [audio.info(p).warning for p in (gtzan_wav, fma_mp3, flac)] == ["", "", ""]
+
+
 def test_gtzan_clip_lengths(gtzan_root):
     frames = [audio.info(p).frames for p in sorted(gtzan_root.glob("genres/*/*.wav"))]
     assert len(frames) == 20 and 661504 <= min(frames) and max(frames) <= 666160

@@ -6,6 +6,7 @@ The cluster seams (an external scheduler, workers that die) are in test_featuriz
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sonicsep import audio
 from sonicsep.audio import load, segment
 from sonicsep.config import FeatureConfig
 from sonicsep.datasets import load_dataset
@@ -33,6 +35,8 @@ ARRAYS = (
     "split",
     "status",
     "error",
+    "warning",
+    "duration",
     "n_segments",
     "mask",
     "mel_db",
@@ -117,6 +121,40 @@ def test_rerun_skips_done_and_retry_failed_retries(tmp_path, mixed_root, capsys)
     assert "this run: 0 ok, 2 failed" in capsys.readouterr().out
 
 
+def test_truncated_wav_is_featurized_with_a_warning_and_a_retry_refreshes_duration(
+    tmp_path, shared_data, capsys
+):
+    """A WAV cut 10 s into its samples is featurized from what is there and recorded with a
+    warning; a file that failed (zero bytes, so no duration) gets its duration once fixed."""
+    root = tmp_path / "gtzan"
+    (root / "genres/blues").mkdir(parents=True)
+    (root / "genres/jazz").mkdir(parents=True)
+    whole = (shared_data / "gtzan/genres/blues/blues.00000.wav").read_bytes()
+    cut = whole[: whole.index(b"data") + 8 + 2 * 22050 * 10]
+    (root / "genres/blues/blues.00000.wav").write_bytes(cut)
+    broken = root / "genres/jazz/jazz.00001.wav"
+    broken.write_bytes(b"")
+    out = tmp_path / "cut.zarr"
+    args = _gtzan_args(root, out, _write_config(tmp_path))
+    assert _run(args) == 3
+    warning = ("truncated: the WAV header declares 30.01 s of audio, the file holds 10.00 s; "
+               "only those were read")
+    assert (f"1 tracks featurized with a warning (the warning array):\n"
+            f"  blues.00000: {warning}\n") in capsys.readouterr().out
+    tracks = FeatureStore.open(str(out)).tracks().set_index("track_id")
+    assert tracks.loc["blues.00000", ["status", "warning", "duration"]].tolist() == [
+        "ok", warning, 10.0]
+    assert tracks.loc["jazz.00001", ["status", "warning"]].tolist() == ["failed", ""]
+    assert np.isnan(tracks.loc["jazz.00001", "duration"])
+
+    shutil.copy(shared_data / "gtzan/genres/jazz/jazz.00001.wav", broken)
+    assert _run([*args, "--retry-failed"]) == 0
+    tracks = FeatureStore.open(str(out)).tracks().set_index("track_id")
+    assert tracks.loc["jazz.00001", "status"] == "ok"
+    assert tracks.loc["jazz.00001", "duration"] == np.float32(audio.info(broken).duration)
+    assert tracks.loc["blues.00000", "warning"] == warning  # kept: not featurized again
+
+
 def test_local_cluster_processes_end_with_the_run(tmp_path, mixed_root):
     """The LocalCluster a run starts is shut down with it: no worker process outlives it."""
     import psutil
@@ -166,7 +204,8 @@ def test_a_shard_that_cannot_be_written_stays_pending_and_the_rest_is_saved(
 
 
 def test_ctrl_c_stops_cleanly_and_keeps_what_was_saved(tmp_path, fma_mp3):
-    """SIGINT mid-run: no traceback, exit 130, the store consistent and resumable."""
+    """Ctrl-C in a terminal (SIGINT to the whole process group, workers included) mid-run:
+    one line with the count the store holds, no worker's traceback, exit 130, resumable."""
     root = tmp_path / "many"
     for i in range(400):  # enough work that the run is still going when it is interrupted
         folder = root / "genres" / ("a", "b")[i % 2]
@@ -174,8 +213,8 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_was_saved(tmp_path, fma_mp3):
         (folder / f"t.{i:05d}.mp3").symlink_to(fma_mp3)
     out = tmp_path / "interrupted.zarr"
     cmd = [sys.executable, "-m", "sonicsep.featurize", *_gtzan_args(root, out,
-           _write_config(tmp_path), split="random"), "--no-progress", "--workers", "1"]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True,
+           _write_config(tmp_path), split="random"), "--no-progress", "--workers", "2"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     before_cluster = ""
     for line in proc.stderr:  # the cluster is up once the dashboard address is printed
@@ -183,15 +222,17 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_was_saved(tmp_path, fma_mp3):
             break
         before_cluster += line
     time.sleep(2.0)
-    proc.send_signal(signal.SIGINT)
-    err = before_cluster + proc.stderr.read()
+    os.killpg(proc.pid, signal.SIGINT)
+    err = proc.stderr.read()
     assert proc.wait(timeout=120) == 130, err
-    assert "Traceback" not in err
     # The dataset's warnings are one line each on the command line, before the cluster starts.
     assert before_cluster.startswith("warning: the random GTZAN split puts clips of one artist")
-    assert "interrupted:" in err and "run the same command again to resume" in err
+    match = re.fullmatch(rf"interrupted: (\d+) tracks were saved by this run, (\d+) are pending "
+                         rf"in {re.escape(str(out))}; run the same command again to resume\n", err)
+    assert match, err
+    time.sleep(1.0)  # nothing of the run writes any more
     counts = FeatureStore.open(str(out)).counts()
-    assert counts["failed"] == 0 and counts["ok"] + counts["pending"] == 400
+    assert counts == {"pending": int(match[2]), "ok": int(match[1]), "failed": 0}
     assert counts["pending"] > 0
 
 
