@@ -377,6 +377,19 @@ def load(path, sr=22050, mono=True, offset=0.0, duration=None, dtype=np.float32)
     return y, (native_sr if sr is None else sr)
 
 
+def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Resample a mono signal as :func:`load` does (``librosa.resample(y, orig_sr=orig_sr,
+    target_sr=target_sr)`` with its defaults: soxr 'HQ', ``ceil(n * target_sr / orig_sr)``
+    samples), so ``resample(load(f, sr=None)[0], native, sr)`` equals ``load(f, sr=sr)[0]``.
+    """
+    if y.ndim != 1:
+        raise ParameterError(f"resample needs a mono signal of shape (n,), got shape {y.shape}")
+    if orig_sr == target_sr:
+        return y
+    out = soxr.resample(y, orig_sr, target_sr, quality=_SOXR_QUALITY)
+    return _fix_length(out, _resampled_length(len(y), orig_sr, target_sr))
+
+
 def stream(path, sr=22050, block_samples=1 << 16, mono=True, offset=0.0, duration=None,
            dtype=np.float32) -> Iterator[np.ndarray]:
     """Yield a file's audio at ``sr`` in blocks of ``block_samples``, in bounded memory.

@@ -140,6 +140,17 @@ def test_stream_memory_is_bounded(tmp_path):
     assert peak < 4e6, f"streaming peaked at {peak / 1e6:.1f} MB"
 
 
+@pytest.mark.parametrize("sr", [22050, 16000])
+def test_resample_of_the_native_signal_equals_load_at_the_rate(fma_mp3, sr):
+    """One decode at the native rate serves FMA's features and, resampled, the segments."""
+    native, native_sr = audio.load(fma_mp3, sr=None, duration=5.0)
+    expected, _ = audio.load(fma_mp3, sr=sr, duration=5.0)
+    np.testing.assert_array_equal(audio.resample(native, native_sr, sr), expected)
+    assert audio.resample(native, native_sr, native_sr) is native
+    with pytest.raises(ParameterError, match="mono signal"):
+        audio.resample(np.zeros((2, 100), np.float32), 44100, 22050)
+
+
 def test_stream_native_rate_and_close(gtzan_wav):
     blocks = audio.stream(gtzan_wav, sr=None, block_samples=100000)
     first = next(blocks)
