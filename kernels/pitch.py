@@ -1,0 +1,130 @@
+"""Pitch tracking kernels: librosa's ``piptrack`` (thresholded local maxima of a magnitude
+spectrum, refined by parabolic interpolation) in one pass over each frame.
+
+Spectra are real and frames-major, ``spec[b, t, k]``. The arithmetic repeats librosa's
+operation by operation in the spectrum's dtype, so float32 spectra give librosa's float32
+bits: the interpolation stencil is librosa's own expression (Numba types it the same way:
+float64 where an integer literal meets float32), the gradient and the peak correction run in
+the spectrum's dtype (``half`` carries that dtype), and the shift is rounded to it, as
+librosa's stored shift array is, before it enters the pitch and the magnitude.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _frame_shifts(frame, shifts):
+    """``shifts[k]``: librosa's ``_parabolic_interpolation`` of one frame (0 at the edges and
+    where the vertex lies more than one bin away)."""
+    n_k = frame.shape[0]
+    shifts[0] = 0
+    shifts[n_k - 1] = 0
+    for k in range(1, n_k - 1):
+        a = frame[k + 1] + frame[k - 1] - 2 * frame[k]
+        b = (frame[k + 1] - frame[k - 1]) / 2
+        if abs(b) >= abs(a):
+            shifts[k] = 0
+        else:
+            shifts[k] = -b / a
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _is_peak(frame, ref, k, n_k):
+    """librosa's ``localmax(S * (S > ref))`` at bin ``k``: strictly above its left neighbour,
+    at least its right one (the last bin: above its left one; bin 0 never)."""
+    if k == 0 or frame[k] <= ref:
+        return False
+    left = frame[k - 1] if frame[k - 1] > ref else 0.0
+    if k == n_k - 1:
+        return frame[k] > left
+    right = frame[k + 1] if frame[k + 1] > ref else 0.0
+    return frame[k] > left and frame[k] >= right
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _peak(frame, shifts, k, half, sr, n_fft):
+    """Interpolated ``(pitch, magnitude)`` of the peak at bin ``k`` (librosa's expressions:
+    ``(k + shift) * sr / n_fft`` and ``S + 0.5 * gradient(S) * shift``)."""
+    pitch = (k + shifts[k]) * sr / n_fft
+    if k == frame.shape[0] - 1:  # the shift is 0 there, and so is the correction
+        return pitch, frame[k]
+    gradient = (frame[k + 1] - frame[k - 1]) * half
+    return pitch, frame[k] + half * gradient * shifts[k]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _frame_peaks(frame, ref, lo, hi, half, sr, n_fft, shifts, bins, pitches, mags, start):
+    """The peaks of one frame written from ``start`` on (bins, pitches, magnitudes); returns
+    the index after the last."""
+    _frame_shifts(frame, shifts)
+    end = start
+    for k in range(lo, hi):
+        if _is_peak(frame, ref, k, frame.shape[0]):
+            pitch, mag = _peak(frame, shifts, k, half, sr, n_fft)
+            bins[end] = k
+            pitches[end] = pitch
+            mags[end] = mag
+            end += 1
+    return end
+
+
+@njit(cache=True, nogil=True)
+def piptrack(spec, ref, lo, hi, half, sr, n_fft, pitches, mags):
+    """Pitches and magnitudes at the thresholded spectral peaks, zero elsewhere.
+
+    Parameters
+    ----------
+    spec : np.ndarray [shape=(b, t, k), dtype=float32 or float64]
+        Magnitude spectrogram, frames-major.
+    ref : np.ndarray [shape=(b, t), dtype=float64]
+        Per-frame threshold: a bin counts only where ``spec > ref``.
+    lo, hi : int
+        Bins ``lo <= k < hi`` may hold a pitch (librosa's ``fmin <= f < fmax``).
+    half : scalar of spec's dtype
+        0.5.
+    sr : float
+    n_fft : int
+    pitches, mags : np.ndarray [shape=(b, k, t), dtype=spec.dtype]
+        Outputs, zeroed here; librosa's layout.
+    """
+    n_b, n_t, n_k = spec.shape
+    shifts = np.empty(n_k, dtype=spec.dtype)
+    bins = np.empty(n_k, dtype=np.int64)
+    frame_pitches = np.empty(n_k, dtype=spec.dtype)
+    frame_mags = np.empty(n_k, dtype=spec.dtype)
+    pitches[:] = 0
+    mags[:] = 0
+    for b in range(n_b):
+        for t in range(n_t):
+            n_peaks = _frame_peaks(
+                spec[b, t], ref[b, t], lo, hi, half, sr, n_fft, shifts, bins,
+                frame_pitches, frame_mags, 0,
+            )  # fmt: skip
+            for j in range(n_peaks):
+                pitches[b, bins[j], t] = frame_pitches[j]
+                mags[b, bins[j], t] = frame_mags[j]
+
+
+@njit(cache=True, nogil=True)
+def peak_list(spec, ref, lo, hi, half, sr, n_fft, pitches, mags):
+    """The non-zero entries of :func:`piptrack`, as two flat lists; returns how many.
+
+    ``pitches`` and ``mags`` (1-D, spec's dtype) need room for every peak: at most
+    ``b * t * ((hi - lo + 1) // 2)``, since two neighbouring bins are never both peaks.
+    The order (frame by frame) differs from librosa's, which no order-free statistic of
+    them (median, histogram) sees.
+    """
+    n_b, n_t, n_k = spec.shape
+    shifts = np.empty(n_k, dtype=spec.dtype)
+    bins = np.empty(pitches.shape[0], dtype=np.int64)
+    count = 0
+    for b in range(n_b):
+        for t in range(n_t):
+            count = _frame_peaks(
+                spec[b, t], ref[b, t], lo, hi, half, sr, n_fft, shifts, bins, pitches, mags,
+                count,
+            )  # fmt: skip
+    return count
