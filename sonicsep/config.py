@@ -89,6 +89,9 @@ class FeatureConfig:
     dct_norm: str | None = "ortho"
     lifter: float = 0.0
     n_chroma: int = 12
+    # chroma_stft's tuning in fractions of a chroma bin; None estimates it per segment from
+    # the segment's STFT (librosa's default), a number fixes it (0.0: A440).
+    tuning: float | None = None
     roll_percent: float = 0.85
     n_bands: int = 6
     contrast_fmin: float = 200.0
@@ -150,6 +153,16 @@ class FeatureConfig:
         need(self.dct_norm in (None, "ortho"), "dct_norm", "must be 'ortho' or None")
         need(self.lifter >= 0, "lifter", "must be >= 0")
         need(self.n_chroma > 0, "n_chroma", "must be > 0")
+        need(
+            self.tuning is None
+            or (
+                isinstance(self.tuning, (int, float))
+                and not isinstance(self.tuning, bool)
+                and math.isfinite(self.tuning)
+            ),
+            "tuning",
+            "must be a finite number of chroma bins, or None to estimate it",
+        )
         need(0 < self.roll_percent < 1, "roll_percent", "must be in (0, 1)")
         need(self.n_bands > 0, "n_bands", "must be > 0")
         need(self.contrast_fmin > 0, "contrast_fmin", "must be > 0")

@@ -321,10 +321,13 @@ def test_chroma_filterbank_is_librosas_bit_for_bit(kwargs):
     np.testing.assert_array_equal(got, librosa.filters.chroma(**kwargs))
 
 
-def test_chroma_tuning_none_means_a440(gtzan_clip):
+def test_chroma_default_estimates_tuning_as_librosa(gtzan_clip):
+    # Both defaults are tuning=None: the tuning is estimated from the power spectrogram.
     ours = features.chroma_stft(y=gtzan_clip, sr=SR)
-    theirs = librosa.feature.chroma_stft(y=gtzan_clip, sr=SR, tuning=0.0)
+    theirs = librosa.feature.chroma_stft(y=gtzan_clip, sr=SR)
     assert_matches(ours, theirs, np.float32)
+    power = np.abs(librosa.stft(gtzan_clip)) ** 2
+    assert librosa.estimate_tuning(S=power, sr=SR) != 0.0  # so the default is exercised
 
 
 # --------------------------------------------------------------------------- properties
@@ -409,7 +412,7 @@ def librosa_features(seg: np.ndarray, c: FeatureConfig) -> dict[str, np.ndarray]
     return {
         "mel_db": mel_db,
         "mfcc": f.mfcc(S=mel_db, n_mfcc=c.n_mfcc, norm=c.dct_norm, lifter=c.lifter),
-        "chroma_stft": f.chroma_stft(y=seg, sr=c.sr, tuning=0.0, n_chroma=c.n_chroma, **kw),
+        "chroma_stft": f.chroma_stft(y=seg, sr=c.sr, tuning=c.tuning, n_chroma=c.n_chroma, **kw),
         "rms": f.rms(y=seg, dtype=seg.dtype, **frames),
         "spectral_centroid": f.spectral_centroid(y=seg, sr=c.sr, **kw),
         "spectral_bandwidth": f.spectral_bandwidth(y=seg, sr=c.sr, **kw),
@@ -445,6 +448,7 @@ EXTRACTOR_CONFIGS = {
         db_ref=2.0,
         power=1.0,
         dct_norm=None,
+        tuning=0.25,
         features=KNOWN_FEATURES,
     ),
     # pad_mode='edge' (framing.PAD_MODES) and an odd n_fft, whose centring pads one sample less.

@@ -25,6 +25,7 @@ from sonicsep.features.filters import (
     _mel_bands,
 )
 from sonicsep.features.onset import _onset_envelope
+from sonicsep.features.pitch import _spectrogram_tuning
 from sonicsep.features.spectral import (
     _cepstra,
     _cepstrum_basis,
@@ -72,7 +73,10 @@ class FeatureExtractor:
     - ``mel_db``: ``power_to_db(melspectrogram(y=seg, power, n_mels, fmin, fmax, htk,
       norm=mel_norm), ref=db_ref, amin=amin, top_db=top_db)``, floored per segment;
     - ``mfcc``: ``mfcc(S=mel_db, n_mfcc, dct_type, norm=dct_norm, lifter)``;
-    - ``chroma_stft``: ``chroma_stft(y=seg, sr, ..., tuning=0.0, n_chroma)``;
+    - ``chroma_stft``: ``chroma_stft(y=seg, sr, ..., tuning=tuning, n_chroma)``: with
+      ``tuning=None`` (the default) each segment's tuning is estimated from that segment's
+      own STFT, ``estimate_tuning(S=|STFT(seg)| ** 2, sr, bins_per_octave=n_chroma)``, as
+      librosa does, from the magnitudes already computed (no second STFT);
     - ``rms``: ``rms(y=seg, frame_length=n_fft, hop_length, center)`` (zero padding, raw
       frames: librosa's ``y=`` semantics, not its windowed ``S=`` semantics);
     - ``spectral_centroid``, ``spectral_bandwidth``, ``spectral_flatness``: librosa defaults;
@@ -102,9 +106,8 @@ class FeatureExtractor:
             *_check_mel_args(c.sr, c.n_fft, c.n_mels, c.fmin, c.fmax, c.htk, c.mel_norm, np.float32)
         )
         self._cepstrum = _cepstrum_basis(c.n_mfcc, c.n_mels, c.dct_type, c.dct_norm, c.lifter)
-        if "chroma_stft" in c.features:
-            args = _check_chroma_args(c.sr, c.n_fft, c.n_chroma, 0.0, **_chroma_kwargs({}), norm=2)
-            self._chroma_basis = _chroma_basis(*args)
+        if "chroma_stft" in c.features and c.tuning is not None:
+            self._chroma_basis = self._chroma_basis_for(c.tuning)
         if "spectral_contrast" in c.features:
             self._contrast = _contrast_bands(self._freq, c.sr, c.contrast_fmin, c.n_bands)
         self._stat_codes = np.array([stats.STAT_CODES[s] for s in c.stats], dtype=np.int64)
@@ -197,8 +200,22 @@ class FeatureExtractor:
     def _mfcc(self, context: SpectralContext) -> np.ndarray:
         return _cepstra(self._cepstrum, context.mel_db)
 
+    def _chroma_basis_for(self, tuning: float) -> np.ndarray:
+        c = self.config
+        args = _check_chroma_args(c.sr, c.n_fft, c.n_chroma, tuning, **_chroma_kwargs({}), norm=2)
+        return _chroma_basis(*args)  # cached per tuning (estimates come in steps of 0.01)
+
     def _chroma_stft(self, context: SpectralContext) -> np.ndarray:
-        return _chroma(context.mag, 2.0, self._chroma_basis, np.inf)
+        if self.config.tuning is not None:
+            return _chroma(context.mag, 2.0, self._chroma_basis, np.inf)
+        n_segments, n_frames, _ = context.mag.shape
+        out = np.empty((n_segments, self.config.n_chroma, n_frames), dtype=self.dtype)
+        for i in range(n_segments):
+            mag = context.mag[i : i + 1]
+            # librosa estimates from the power spectrogram |STFT| ** 2, in the audio's dtype.
+            tuning = _spectrogram_tuning(np.square(mag), self.config.sr, self.config.n_chroma)
+            out[i : i + 1] = _chroma(mag, 2.0, self._chroma_basis_for(tuning), np.inf)
+        return out
 
     def _rms(self, context: SpectralContext) -> np.ndarray:
         c = self.config

@@ -215,14 +215,19 @@ def _peak_tuning(spec, ref_values, band, half, sr, n_fft, resolution, bins_per_o
     return _tuning(pitches[(mags >= threshold) & voiced], resolution, bins_per_octave)
 
 
-def _spectrogram_tuning(spec: np.ndarray, sr: float, n_fft: int, bins_per_octave: int) -> float:
-    """``estimate_tuning(S=spec, sr=sr, bins_per_octave=...)`` with every other parameter at
-    librosa's default, for ``spec`` already frames-major ``(b, t, k)`` and contiguous (as
-    chroma_stft and the extractor hold it); fmax clipped to sr/2 as librosa does."""
+def _spectrogram_tuning(spec: np.ndarray, sr: float, n_chroma) -> float:
+    """librosa chroma_stft's ``estimate_tuning(S=spec, sr=sr, bins_per_octave=n_chroma)``
+    (every other parameter at its default) of a contiguous frames-major ``(b, t, k)`` power
+    spectrogram; fmax clipped to sr/2 as librosa does."""
+    bins_per_octave = _positive_int(n_chroma, "n_chroma")
+    # estimate_tuning's own n_fft=2048 stands unless S's bins contradict it (librosa's rule),
+    # so an odd chroma n_fft is seen as the even one below it, as there.
+    n_bins = spec.shape[-1]
+    tuning_n_fft = 2048 if 2048 // 2 + 1 == n_bins else 2 * (n_bins - 1)
     ref_values = _reference(spec, spec.shape[:1], 0.1, None)
-    band = _band(sr, n_fft, 150.0, 4000.0)
+    band = _band(sr, tuning_n_fft, 150.0, 4000.0)
     half = spec.dtype.type(0.5)
-    return _peak_tuning(spec, ref_values, band, half, sr, n_fft, 0.01, bins_per_octave)
+    return _peak_tuning(spec, ref_values, band, half, sr, tuning_n_fft, 0.01, bins_per_octave)
 
 
 _PIPTRACK_DEFAULTS = {

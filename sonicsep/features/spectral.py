@@ -19,6 +19,7 @@ from sonicsep.features.filters import (
     _chroma_kwargs,
     _mel_bands,
 )
+from sonicsep.features.pitch import _spectrogram_tuning
 from sonicsep.features.spectrum import _spectrogram, power_to_db
 from sonicsep.kernels import db as db_kernels
 from sonicsep.kernels import dct as dct_kernels
@@ -442,14 +443,11 @@ def chroma_stft(
 
     ``normalize(chroma_basis @ |STFT(y)| ** 2)`` per frame (max-normalised by default).
 
-    Tuning: this function never estimates tuning; ``tuning=None`` means A440 (0.0).
-    librosa's default ``tuning=None`` instead estimates the deviation from A440 from the
-    signal itself (``librosa.estimate_tuning``: pitch tracking, then a histogram of the pitch
-    deviations, in 1/100 of a chroma bin), which shifts every filter by that amount.
-    Results are therefore identical to ``librosa.feature.chroma_stft(..., tuning=0.0)`` and to
-    librosa's default whenever the estimate is 0; for recordings tuned away from A440 they
-    differ by a fraction of a chroma bin. Pass the tuning explicitly to match any librosa
-    call.
+    Tuning: with the default ``tuning=None`` the deviation from A440 is estimated from the
+    same power spectrogram, ``estimate_tuning(S=S, sr=sr, bins_per_octave=n_chroma)`` (see
+    :func:`sonicsep.features.estimate_tuning`), and every filter is shifted by it, as
+    librosa does; one estimate covers all leading axes (channels). Pass ``tuning=0.0`` for
+    A440 filters.
 
     Parameters
     ----------
@@ -462,7 +460,7 @@ def chroma_stft(
     n_fft, hop_length, win_length, window, center, pad_mode
         STFT parameters, see :func:`stft`.
     tuning : float or None
-        Deviation from A440 in fractions of a chroma bin; None means 0.0 (see above).
+        Deviation from A440 in fractions of a chroma bin; None estimates it (see above).
     n_chroma : int > 0
     **kwargs
         Chroma filterbank parameters: ctroct, octwidth, base_c, dtype (see :func:`chroma`).
@@ -474,7 +472,9 @@ def chroma_stft(
     spec, lead, n_fft = _spectrogram(
         y, S, n_fft, hop_length, 2.0, win_length, window, center, pad_mode
     )
-    tuning = 0.0 if tuning is None else tuning
+    if tuning is None:
+        spec = np.ascontiguousarray(spec)  # a given S is a strided view
+        tuning = _spectrogram_tuning(spec, _positive_number(sr, "sr"), n_chroma)
     basis = _chroma_basis(
         *_check_chroma_args(sr, n_fft, n_chroma, tuning, norm=2, **_chroma_kwargs(kwargs))
     )
