@@ -24,6 +24,8 @@ from . import windows
 from .spectral import normalize
 
 _REDUCTION = {"reassoc", "contract"}
+# librosa.note_to_hz('C1'), the default lowest bin, computed as librosa's midi_to_hz does.
+C1_HZ = 440.0 * (2.0 ** ((24 - 69.0) / 12.0))
 
 # librosa.filters.WINDOW_BANDWIDTHS for the windows this package names (every alias of a
 # window has the same value there): the equivalent noise bandwidth in FFT bins, which sets

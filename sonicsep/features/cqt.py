@@ -26,14 +26,13 @@ from sonicsep.features._validation import (
     _positive_int,
     _positive_number,
 )
+from sonicsep.features.pitch import estimate_tuning
 from sonicsep.kernels import cqt as cqt_kernels
 from sonicsep.kernels import fft as fft_kernels
 from sonicsep.kernels import framing, windows
 
 __all__ = ["cqt"]
 
-# librosa.note_to_hz('C1'), computed as librosa's midi_to_hz does.
-C1_HZ = 440.0 * (2.0 ** ((24 - 69.0) / 12.0))
 # soxr's qualities as librosa's res_type names them (the only resamplers supported here).
 SOXR_RES_TYPES = ("soxr_vhq", "soxr_hq", "soxr_mq", "soxr_lq", "soxr_qq")
 _COMPLEX = (np.dtype(np.complex64), np.dtype(np.complex128))
@@ -176,7 +175,7 @@ def _check_cqt_args(
     y = _audio(y)
     sr = _positive_number(sr, "sr")
     hop_length = _positive_int(hop_length, "hop_length")
-    fmin = C1_HZ if fmin is None else _positive_number(fmin, "fmin")
+    fmin = cqt_kernels.C1_HZ if fmin is None else _positive_number(fmin, "fmin")
     if fmin >= sr / 2:
         _fail("fmin", fmin, f"must be below the Nyquist frequency sr/2 = {sr / 2} Hz")
     n_bins = _positive_int(n_bins, "n_bins")
@@ -223,12 +222,6 @@ def _check_cqt_args(
     )
 
 
-def _estimate_tuning(y, sr, bins_per_octave) -> float:
-    from sonicsep.features.pitch import estimate_tuning
-
-    return estimate_tuning(y=y, sr=sr, bins_per_octave=bins_per_octave)
-
-
 def cqt(
     y: np.ndarray,
     *,
@@ -271,7 +264,7 @@ def cqt(
     bins_per_octave : int > 0
     tuning : float or None
         Deviation from A440 in fractions of a bin; None estimates it from ``y``
-        (``sonicsep.features.pitch.estimate_tuning``).
+        (:func:`sonicsep.features.pitch.estimate_tuning`, as librosa).
     filter_scale : float > 0
         Filter length factor: larger is longer filters, finer frequency resolution.
     norm : {None, np.inf, -np.inf, 0, float > 0}
@@ -336,7 +329,7 @@ def cqt(
         dtype,
     )
     if tuning is None:
-        tuning = _estimate_tuning(y, sr, bins_per_octave)
+        tuning = estimate_tuning(y=y, sr=sr, bins_per_octave=bins_per_octave)
     fmin = fmin * 2.0 ** (tuning / bins_per_octave)
     plan = _cqt_plan(
         sr,
