@@ -147,10 +147,11 @@ def _reference(spec: np.ndarray, lead, threshold, ref) -> np.ndarray:
         if values.shape != lead + (n_t,):
             _fail("ref", ref, f"must return one value per frame, shape {lead + (n_t,)}")
         return np.ascontiguousarray(values.reshape(n_b, n_t), dtype=np.float64)
-    value = np.abs(ref)
-    if np.ndim(value) != 0 or not np.isfinite(value):
-        _fail("ref", ref, "must be a finite number, a callable or None")
-    return np.full((n_b, n_t), value, dtype=np.float64)
+    if isinstance(ref, bool) or not isinstance(ref, (int, float, np.integer, np.floating)):
+        _fail("ref", ref, "must be a number, a callable or None")
+    if not np.isfinite(ref):
+        _fail("ref", ref, "must be finite")
+    return np.full((n_b, n_t), np.abs(ref), dtype=np.float64)
 
 
 def estimate_tuning(
