@@ -16,19 +16,14 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _frame_shifts(frame, shifts):
-    """``shifts[k]``: librosa's ``_parabolic_interpolation`` of one frame (0 at the edges and
-    where the vertex lies more than one bin away)."""
-    n_k = frame.shape[0]
-    shifts[0] = 0
-    shifts[n_k - 1] = 0
-    for k in range(1, n_k - 1):
-        a = frame[k + 1] + frame[k - 1] - 2 * frame[k]
-        b = (frame[k + 1] - frame[k - 1]) / 2
-        if abs(b) >= abs(a):
-            shifts[k] = 0
-        else:
-            shifts[k] = -b / a
+def _shift(frame, k, rounded):
+    """librosa's ``_parabolic_interpolation`` at bin ``0 < k < len - 1``: the vertex offset
+    of the parabola through bins ``k - 1..k + 1``, 0 when it lies more than one bin away;
+    rounded to the spectrum's dtype through ``rounded`` (one element), as librosa stores it."""
+    a = frame[k + 1] + frame[k - 1] - 2 * frame[k]
+    b = (frame[k + 1] - frame[k - 1]) / 2
+    rounded[0] = 0 if abs(b) >= abs(a) else -b / a
+    return rounded[0]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -45,29 +40,26 @@ def _is_peak(frame, ref, k, n_k):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _peak(frame, shifts, k, half, sr, n_fft):
-    """Interpolated ``(pitch, magnitude)`` of the peak at bin ``k`` (librosa's expressions:
-    ``(k + shift) * sr / n_fft`` and ``S + 0.5 * gradient(S) * shift``)."""
-    pitch = (k + shifts[k]) * sr / n_fft
-    if k == frame.shape[0] - 1:  # the shift is 0 there, and so is the correction
-        return pitch, frame[k]
-    gradient = (frame[k + 1] - frame[k - 1]) * half
-    return pitch, frame[k] + half * gradient * shifts[k]
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _frame_peaks(frame, ref, lo, hi, half, sr, n_fft, shifts, bins, pitches, mags, start):
-    """The peaks of one frame written from ``start`` on (bins, pitches, magnitudes); returns
-    the index after the last."""
-    _frame_shifts(frame, shifts)
+def _frame_peaks(frame, ref, lo, hi, half, sr, n_fft, rounded, bins, pitches, mags, start):
+    """The peaks of one frame written from ``start`` on (bins, interpolated pitches and
+    magnitudes, librosa's ``(k + shift) * sr / n_fft`` and ``S + 0.5 * gradient(S) * shift``);
+    returns the index after the last. Only peaks are interpolated (librosa interpolates
+    every bin, then picks)."""
+    n_k = frame.shape[0]
     end = start
     for k in range(lo, hi):
-        if _is_peak(frame, ref, k, frame.shape[0]):
-            pitch, mag = _peak(frame, shifts, k, half, sr, n_fft)
-            bins[end] = k
-            pitches[end] = pitch
-            mags[end] = mag
-            end += 1
+        if not _is_peak(frame, ref, k, n_k):
+            continue
+        bins[end] = k
+        if k == n_k - 1:  # the last bin: librosa's shift is 0 there, so is the correction
+            pitches[end] = k * sr / n_fft
+            mags[end] = frame[k]
+        else:
+            shift = _shift(frame, k, rounded)
+            gradient = (frame[k + 1] - frame[k - 1]) * half
+            pitches[end] = (k + shift) * sr / n_fft
+            mags[end] = frame[k] + half * gradient * shift
+        end += 1
     return end
 
 
@@ -91,7 +83,7 @@ def piptrack(spec, ref, lo, hi, half, sr, n_fft, pitches, mags):
         Outputs, zeroed here; librosa's layout.
     """
     n_b, n_t, n_k = spec.shape
-    shifts = np.empty(n_k, dtype=spec.dtype)
+    rounded = np.empty(1, dtype=spec.dtype)
     bins = np.empty(n_k, dtype=np.int64)
     frame_pitches = np.empty(n_k, dtype=spec.dtype)
     frame_mags = np.empty(n_k, dtype=spec.dtype)
@@ -100,7 +92,7 @@ def piptrack(spec, ref, lo, hi, half, sr, n_fft, pitches, mags):
     for b in range(n_b):
         for t in range(n_t):
             n_peaks = _frame_peaks(
-                spec[b, t], ref[b, t], lo, hi, half, sr, n_fft, shifts, bins,
+                spec[b, t], ref[b, t], lo, hi, half, sr, n_fft, rounded, bins,
                 frame_pitches, frame_mags, 0,
             )  # fmt: skip
             for j in range(n_peaks):
@@ -118,13 +110,13 @@ def peak_list(spec, ref, lo, hi, half, sr, n_fft, pitches, mags):
     them (median, histogram) sees.
     """
     n_b, n_t, n_k = spec.shape
-    shifts = np.empty(n_k, dtype=spec.dtype)
+    rounded = np.empty(1, dtype=spec.dtype)
     bins = np.empty(pitches.shape[0], dtype=np.int64)
     count = 0
     for b in range(n_b):
         for t in range(n_t):
             count = _frame_peaks(
-                spec[b, t], ref[b, t], lo, hi, half, sr, n_fft, shifts, bins, pitches, mags,
+                spec[b, t], ref[b, t], lo, hi, half, sr, n_fft, rounded, bins, pitches, mags,
                 count,
             )  # fmt: skip
     return count
