@@ -21,6 +21,7 @@ import pyfftw
 from numba import njit
 
 from . import windows
+from .framing import PAD_MODES, padded_index
 from .spectral import normalize
 
 _REDUCTION = {"reassoc", "contract"}
@@ -166,62 +167,79 @@ def time_domain_kernels(indptr, indices, values, n_fft) -> tuple[np.ndarray, np.
 
 
 @njit(cache=True, nogil=True, fastmath=_REDUCTION)
-def frame_products(padded, hop_length, h_re, h_im, bin0, out):
-    """``out[b, t, bin0 + k] = sum_n padded[b, t hop + n] (h_re[k, n] + 1j h_im[k, n])``.
+def frame_products(signals, hop_length, pad_mode, h_re, h_im, bin0, out):
+    """``out[b, t, bin0 + k] = sum_n x_b[t hop - n_fft // 2 + n] (h_re[k, n] + 1j h_im[k, n])``
+    for centred frames, ``x_b`` padded by ``pad_mode`` (virtually: the signal is not copied).
 
-    Frames go four at a time, so each kernel value is loaded once for four frames (1.3x
-    faster than pairs); the last frame stands in for missing ones at the end. Sums run in
-    float64 (reassociated so they vectorise) and are rounded once into ``out``.
+    Frames go four at a time through a small float64 buffer, so each kernel value is loaded
+    once for four frames (1.3x faster than pairs). Sums run in float64 (reassociated so they
+    vectorise) and are rounded once into ``out``.
 
     Parameters
     ----------
-    padded : np.ndarray [shape=(b, n + n_fft), dtype=float32 or float64]
-        The octave's signals, centre-padded by ``n_fft // 2`` on both sides.
+    signals : np.ndarray [shape=(b, n), dtype=float32 or float64]
     hop_length : int
+    pad_mode : int
+        One of ``framing.PAD_MODES``' values.
     h_re, h_im : np.ndarray [shape=(n_filters, n_fft), dtype=float64]
     bin0 : int
         Output bin of the first filter.
     out : np.ndarray [shape=(b, t, n_bins), complex]
     """
     n_filters, n_fft = h_re.shape
+    n = signals.shape[1]
     n_t = out.shape[1]
-    last = n_t - 1
-    for b in range(padded.shape[0]):
+    frames = np.empty((4, n_fft))
+    for b in range(signals.shape[0]):
+        x = signals[b]
         for t0 in range(0, n_t, 4):
-            t1 = min(t0 + 1, last)
-            t2 = min(t0 + 2, last)
-            t3 = min(t0 + 3, last)
-            f0 = padded[b, t0 * hop_length : t0 * hop_length + n_fft]
-            f1 = padded[b, t1 * hop_length : t1 * hop_length + n_fft]
-            f2 = padded[b, t2 * hop_length : t2 * hop_length + n_fft]
-            f3 = padded[b, t3 * hop_length : t3 * hop_length + n_fft]
+            for j in range(4):
+                start = min(t0 + j, n_t - 1) * hop_length - n_fft // 2
+                frame = frames[j]
+                if start >= 0 and start + n_fft <= n:
+                    for i in range(n_fft):
+                        frame[i] = x[start + i]
+                else:
+                    for i in range(n_fft):
+                        src = padded_index(start + i, n, pad_mode)
+                        frame[i] = x[src] if src >= 0 else 0.0
+            f0 = frames[0]
+            f1 = frames[1]
+            f2 = frames[2]
+            f3 = frames[3]
             for k in range(n_filters):
                 kre = h_re[k]
                 kim = h_im[k]
                 re0 = re1 = re2 = re3 = 0.0
                 im0 = im1 = im2 = im3 = 0.0
-                for n in range(n_fft):
-                    r = kre[n]
-                    i = kim[n]
-                    x0 = np.float64(f0[n])
-                    x1 = np.float64(f1[n])
-                    x2 = np.float64(f2[n])
-                    x3 = np.float64(f3[n])
-                    re0 += x0 * r
-                    im0 += x0 * i
-                    re1 += x1 * r
-                    im1 += x1 * i
-                    re2 += x2 * r
-                    im2 += x2 * i
-                    re3 += x3 * r
-                    im3 += x3 * i
+                for i in range(n_fft):
+                    r = kre[i]
+                    q = kim[i]
+                    re0 += f0[i] * r
+                    im0 += f0[i] * q
+                    re1 += f1[i] * r
+                    im1 += f1[i] * q
+                    re2 += f2[i] * r
+                    im2 += f2[i] * q
+                    re3 += f3[i] * r
+                    im3 += f3[i] * q
                 out[b, t0, bin0 + k] = complex(re0, im0)
-                out[b, t1, bin0 + k] = complex(re1, im1)
-                out[b, t2, bin0 + k] = complex(re2, im2)
-                out[b, t3, bin0 + k] = complex(re3, im3)
+                if t0 + 1 < n_t:
+                    out[b, t0 + 1, bin0 + k] = complex(re1, im1)
+                if t0 + 2 < n_t:
+                    out[b, t0 + 2, bin0 + k] = complex(re2, im2)
+                if t0 + 3 < n_t:
+                    out[b, t0 + 3, bin0 + k] = complex(re3, im3)
 
 
-_NUMPY_PAD = {"constant": "constant", "reflect": "reflect", "edge": "edge"}
+@njit(cache=True, nogil=True)
+def divide_in_place(x, divisor):
+    """``x /= divisor`` with ``divisor`` a float64: each quotient is taken in float64 and
+    rounded to ``x``'s dtype, the same bits as NumPy's ``x /= np.float64(divisor)`` for
+    float32 ``x`` (NEP 50 promotion), without NumPy's buffered casting loop (5x faster)."""
+    flat = x.reshape(-1)
+    for i in range(flat.shape[0]):
+        flat[i] = np.float64(flat[i]) / divisor
 
 
 def octave_response(signals, hop_length, pad_mode, kernels, bin0, out) -> None:
@@ -242,6 +260,4 @@ def octave_response(signals, hop_length, pad_mode, kernels, bin0, out) -> None:
         Frames beyond ``t`` are not computed.
     """
     h_re, h_im = kernels
-    half = h_re.shape[1] // 2
-    padded = np.pad(signals, ((0, 0), (half, half)), mode=_NUMPY_PAD[pad_mode])
-    frame_products(padded, hop_length, h_re, h_im, bin0, out)
+    frame_products(signals, hop_length, PAD_MODES[pad_mode], h_re, h_im, bin0, out)

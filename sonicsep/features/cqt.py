@@ -135,14 +135,18 @@ def _cqt_plan(
 def _resample(signals: np.ndarray, factor: int, res_type: str) -> np.ndarray:
     """``librosa.resample(signals, orig_sr=factor, target_sr=1, res_type=res_type,
     scale=True)``: soxr row by row, fixed to ``ceil(n / factor)`` samples, scaled by
-    ``sqrt(factor)`` in librosa's arithmetic."""
+    ``sqrt(factor)`` in librosa's arithmetic (a float32 signal is divided by the float64
+    ``sqrt(1 / factor)`` and rounded, as librosa's in-place division does)."""
     ratio = float(1) / factor
     n_samples = int(np.ceil(signals.shape[-1] * ratio))
-    y_hat = np.zeros((signals.shape[0], n_samples), dtype=signals.dtype)
-    for row, signal in zip(y_hat, signals, strict=True):
-        resampled = soxr.resample(signal, factor, 1, quality=res_type)[:n_samples]
-        row[: resampled.shape[0]] = resampled
-    y_hat /= np.sqrt(ratio)
+    rows = [soxr.resample(signal, factor, 1, quality=res_type) for signal in signals]
+    if len(rows) == 1 and rows[0].shape[0] == n_samples:
+        y_hat = rows[0][np.newaxis]  # soxr's own array: no copy
+    else:
+        y_hat = np.zeros((signals.shape[0], n_samples), dtype=signals.dtype)
+        for row, resampled in zip(y_hat, rows, strict=True):
+            row[: min(n_samples, resampled.shape[0])] = resampled[:n_samples]
+    cqt_kernels.divide_in_place(y_hat, np.sqrt(ratio))
     return y_hat
 
 
