@@ -16,31 +16,43 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _shift(frame, k, rounded):
+def _at(frame, k, squared):
+    """Bin ``k`` of the frame, or its square in the frame's dtype (librosa's ``S ** 2``)."""
+    return frame[k] * frame[k] if squared else frame[k]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _shift(frame, k, squared, rounded):
     """librosa's ``_parabolic_interpolation`` at bin ``0 < k < len - 1``: the vertex offset
     of the parabola through bins ``k - 1..k + 1``, 0 when it lies more than one bin away;
     rounded to the spectrum's dtype through ``rounded`` (one element), as librosa stores it."""
-    a = frame[k + 1] + frame[k - 1] - 2 * frame[k]
-    b = (frame[k + 1] - frame[k - 1]) / 2
+    left = _at(frame, k - 1, squared)
+    centre = _at(frame, k, squared)
+    right = _at(frame, k + 1, squared)
+    a = right + left - 2 * centre
+    b = (right - left) / 2
     rounded[0] = 0 if abs(b) >= abs(a) else -b / a
     return rounded[0]
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _is_peak(frame, ref, k, n_k):
+def _is_peak(frame, ref, k, n_k, squared):
     """librosa's ``localmax(S * (S > ref))`` at bin ``k``: strictly above its left neighbour,
     at least its right one (the last bin: above its left one; bin 0 never)."""
-    if k == 0 or frame[k] <= ref:
+    value = _at(frame, k, squared)
+    if k == 0 or value <= ref:
         return False
-    left = frame[k - 1] if frame[k - 1] > ref else 0.0
+    left = _at(frame, k - 1, squared)
+    left = left if left > ref else 0.0
     if k == n_k - 1:
-        return frame[k] > left
-    right = frame[k + 1] if frame[k + 1] > ref else 0.0
-    return frame[k] > left and frame[k] >= right
+        return value > left
+    right = _at(frame, k + 1, squared)
+    right = right if right > ref else 0.0
+    return value > left and value >= right
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _frame_peaks(frame, ref, lo, hi, half, sr, n_fft, rounded, bins, pitches, mags, start):
+def _frame_peaks(frame, squared, ref, lo, hi, half, sr, n_fft, rounded, bins, pitches, mags, start):
     """The peaks of one frame written from ``start`` on (bins, interpolated pitches and
     magnitudes, librosa's ``(k + shift) * sr / n_fft`` and ``S + 0.5 * gradient(S) * shift``);
     returns the index after the last. Only peaks are interpolated (librosa interpolates
@@ -48,29 +60,31 @@ def _frame_peaks(frame, ref, lo, hi, half, sr, n_fft, rounded, bins, pitches, ma
     n_k = frame.shape[0]
     end = start
     for k in range(lo, hi):
-        if not _is_peak(frame, ref, k, n_k):
+        if not _is_peak(frame, ref, k, n_k, squared):
             continue
         bins[end] = k
         if k == n_k - 1:  # the last bin: librosa's shift is 0 there, so is the correction
             pitches[end] = k * sr / n_fft
-            mags[end] = frame[k]
+            mags[end] = _at(frame, k, squared)
         else:
-            shift = _shift(frame, k, rounded)
-            gradient = (frame[k + 1] - frame[k - 1]) * half
+            shift = _shift(frame, k, squared, rounded)
+            gradient = (_at(frame, k + 1, squared) - _at(frame, k - 1, squared)) * half
             pitches[end] = (k + shift) * sr / n_fft
-            mags[end] = frame[k] + half * gradient * shift
+            mags[end] = _at(frame, k, squared) + half * gradient * shift
         end += 1
     return end
 
 
 @njit(cache=True, nogil=True)
-def piptrack(spec, ref, lo, hi, half, sr, n_fft, pitches, mags):
+def piptrack(spec, squared, ref, lo, hi, half, sr, n_fft, pitches, mags):
     """Pitches and magnitudes at the thresholded spectral peaks, zero elsewhere.
 
     Parameters
     ----------
     spec : np.ndarray [shape=(b, t, k), dtype=float32 or float64]
         Magnitude spectrogram, frames-major.
+    squared : bool
+        Track ``spec ** 2`` (squared bin by bin in spec's dtype) instead of ``spec``.
     ref : np.ndarray [shape=(b, t), dtype=float64]
         Per-frame threshold: a bin counts only where ``spec > ref``.
     lo, hi : int
@@ -92,7 +106,7 @@ def piptrack(spec, ref, lo, hi, half, sr, n_fft, pitches, mags):
     for b in range(n_b):
         for t in range(n_t):
             n_peaks = _frame_peaks(
-                spec[b, t], ref[b, t], lo, hi, half, sr, n_fft, rounded, bins,
+                spec[b, t], squared, ref[b, t], lo, hi, half, sr, n_fft, rounded, bins,
                 frame_pitches, frame_mags, 0,
             )  # fmt: skip
             for j in range(n_peaks):
@@ -101,7 +115,7 @@ def piptrack(spec, ref, lo, hi, half, sr, n_fft, pitches, mags):
 
 
 @njit(cache=True, nogil=True)
-def peak_list(spec, ref, lo, hi, half, sr, n_fft, pitches, mags):
+def peak_list(spec, squared, ref, lo, hi, half, sr, n_fft, pitches, mags):
     """The non-zero entries of :func:`piptrack`, as two flat lists; returns how many.
 
     ``pitches`` and ``mags`` (1-D, spec's dtype) need room for every peak: at most
@@ -116,7 +130,7 @@ def peak_list(spec, ref, lo, hi, half, sr, n_fft, pitches, mags):
     for b in range(n_b):
         for t in range(n_t):
             count = _frame_peaks(
-                spec[b, t], ref[b, t], lo, hi, half, sr, n_fft, rounded, bins, pitches, mags,
-                count,
+                spec[b, t], squared, ref[b, t], lo, hi, half, sr, n_fft, rounded, bins,
+                pitches, mags, count,
             )  # fmt: skip
     return count

@@ -213,7 +213,7 @@ class FeatureExtractor:
         for i in range(n_segments):
             mag = context.mag[i : i + 1]
             # librosa estimates from the power spectrogram |STFT| ** 2, in the audio's dtype.
-            tuning = _spectrogram_tuning(np.square(mag), self.config.sr, self.config.n_chroma)
+            tuning = _spectrogram_tuning(mag, self.config.sr, self.config.n_chroma, squared=True)
             out[i : i + 1] = _chroma(mag, 2.0, self._chroma_basis_for(tuning), np.inf)
         return out
 

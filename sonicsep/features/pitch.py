@@ -72,17 +72,18 @@ def piptrack(
     """
     options = {"hop_length": hop_length, "fmin": fmin, "fmax": fmax, "threshold": threshold}
     options.update(win_length=win_length, window=window, center=center, pad_mode=pad_mode)
-    spec, lead, n_fft, ref_values, band, half = _tracking_input(y, sr, S, n_fft, ref, options)
+    spec, lead, n_fft, ref_values, band = _tracking_input(y, sr, S, n_fft, ref, options)
+    half = spec.dtype.type(0.5)
     n_b, n_t, n_k = spec.shape
     pitches = np.empty((n_b, n_k, n_t), dtype=spec.dtype)
     mags = np.empty_like(pitches)
-    pitch_kernels.piptrack(spec, ref_values, *band, half, float(sr), n_fft, pitches, mags)
+    pitch_kernels.piptrack(spec, False, ref_values, *band, half, float(sr), n_fft, pitches, mags)
     return _librosa_layout(pitches, lead), _librosa_layout(mags, lead)
 
 
 def _tracking_input(y, sr, S, n_fft, ref, options):
     """Validated piptrack inputs: ``(spec (b, t, k), lead, n_fft, ref (b, t) float64,
-    (lo, hi) bin range, 0.5 in spec's dtype)``."""
+    (lo, hi) bin range)``."""
     sr = _positive_number(sr, "sr")
     hop_length, win_length = options["hop_length"], options["win_length"]
     if S is None and n_fft is None:
@@ -97,7 +98,7 @@ def _tracking_input(y, sr, S, n_fft, ref, options):
     spec, lead, n_fft = _spectrogram(y, S, n_fft, hop_length, 1.0, win_length, *stft_options)
     spec = np.ascontiguousarray(spec)  # a given S is a strided view; frames are read whole
     ref_values = _reference(spec, lead, threshold, ref)
-    return spec, lead, n_fft, ref_values, _band(sr, n_fft, fmin, fmax), spec.dtype.type(0.5)
+    return spec, lead, n_fft, ref_values, _band(sr, n_fft, fmin, fmax)
 
 
 def _band(sr: float, n_fft: int, fmin: float, fmax: float) -> tuple[int, int]:
@@ -197,18 +198,22 @@ def estimate_tuning(
         raise TypeError(f"estimate_tuning() got unexpected keyword arguments {unknown}")
     options = {"hop_length": None, "ref": None, **_PIPTRACK_DEFAULTS, **kwargs}
     ref = options.pop("ref")
-    spec, _, n_fft, ref_values, band, half = _tracking_input(y, sr, S, n_fft, ref, options)
-    return _peak_tuning(spec, ref_values, band, half, sr, n_fft, resolution, bins_per_octave)
+    spec, _, n_fft, ref_values, band = _tracking_input(y, sr, S, n_fft, ref, options)
+    return _peak_tuning(spec, False, ref_values, band, sr, n_fft, resolution, bins_per_octave)
 
 
-def _peak_tuning(spec, ref_values, band, half, sr, n_fft, resolution, bins_per_octave) -> float:
-    """estimate_tuning of a validated frames-major spectrogram ``(b, t, k)``."""
+def _peak_tuning(spec, squared, ref_values, band, sr, n_fft, resolution, bins_per_octave):
+    """estimate_tuning of a validated frames-major spectrogram ``(b, t, k)`` (of its square,
+    bin by bin in its dtype, when ``squared``)."""
     lo, hi = band
     n_b, n_t, _ = spec.shape
     room = n_b * n_t * ((hi - lo + 1) // 2)
     pitches = np.empty(room, dtype=spec.dtype)
     mags = np.empty(room, dtype=spec.dtype)
-    count = pitch_kernels.peak_list(spec, ref_values, lo, hi, half, float(sr), n_fft, pitches, mags)
+    half = spec.dtype.type(0.5)
+    count = pitch_kernels.peak_list(
+        spec, squared, ref_values, lo, hi, half, float(sr), n_fft, pitches, mags
+    )
     pitches, mags = pitches[:count], mags[:count]
     # librosa keeps pitch > 0 (every peak: bin >= 1, shift > -1) at or above the median.
     voiced = pitches > 0
@@ -216,19 +221,25 @@ def _peak_tuning(spec, ref_values, band, half, sr, n_fft, resolution, bins_per_o
     return _tuning(pitches[(mags >= threshold) & voiced], resolution, bins_per_octave)
 
 
-def _spectrogram_tuning(spec: np.ndarray, sr: float, n_chroma) -> float:
+def _spectrogram_tuning(spec: np.ndarray, sr: float, n_chroma, squared: bool = False) -> float:
     """librosa chroma_stft's ``estimate_tuning(S=spec, sr=sr, bins_per_octave=n_chroma)``
     (every other parameter at its default) of a contiguous frames-major ``(b, t, k)`` power
-    spectrogram; fmax clipped to sr/2 as librosa does."""
+    spectrogram, or of the magnitudes whose squares it is (``squared``: the extractor's, which
+    are never squared into an array); fmax clipped to sr/2 as librosa does."""
     bins_per_octave = _positive_int(n_chroma, "n_chroma")
     # estimate_tuning's own n_fft=2048 stands unless S's bins contradict it (librosa's rule),
     # so an odd chroma n_fft is seen as the even one below it, as there.
     n_bins = spec.shape[-1]
     tuning_n_fft = 2048 if 2048 // 2 + 1 == n_bins else 2 * (n_bins - 1)
-    ref_values = _reference(spec, spec.shape[:1], 0.1, None)
+    if n_bins == 0 or spec.shape[1] == 0:
+        ref_values = np.zeros(spec.shape[:2])
+    else:
+        # librosa's 0.1 * max(S ** 2) per frame: rounding is monotonic, so the largest
+        # rounded square is the rounded square of the largest magnitude.
+        peak = spec.max(axis=-1)
+        ref_values = (0.1 * (np.square(peak) if squared else peak)).astype(np.float64)
     band = _band(sr, tuning_n_fft, 150.0, 4000.0)
-    half = spec.dtype.type(0.5)
-    return _peak_tuning(spec, ref_values, band, half, sr, tuning_n_fft, 0.01, bins_per_octave)
+    return _peak_tuning(spec, squared, ref_values, band, sr, tuning_n_fft, 0.01, bins_per_octave)
 
 
 _PIPTRACK_DEFAULTS = {
