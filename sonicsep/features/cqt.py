@@ -44,7 +44,7 @@ class _Octave:
 
     hop_length: int
     n_fft: int
-    kernels: tuple  # (h_re, h_im) time-domain kernels, every scale factor applied
+    kernels: tuple  # cqt_kernels.octave_kernels: every scale factor applied
     bin0: int
     halve_after: bool  # librosa halves the signal (and hop) after this octave
 
@@ -121,9 +121,12 @@ def _cqt_plan(
         if scale:
             rows = bin0 + np.repeat(np.arange(indptr.shape[0] - 1), np.diff(indptr))
             values /= np.sqrt(lengths[rows])
-        kernels = cqt_kernels.time_domain_kernels(indptr, indices, values, n_fft)
-        for array in kernels:
-            array.setflags(write=False)
+        kernels = cqt_kernels.octave_kernels(
+            indptr, indices, values, n_fft, np.float32 if dtype == np.complex64 else np.float64
+        )
+        for array in kernels[1:]:
+            if isinstance(array, np.ndarray):
+                array.setflags(write=False)
         halve = my_hop % 2 == 0
         octaves.append(_Octave(my_hop, n_fft, kernels, bin0, halve))
         if halve:
