@@ -55,7 +55,9 @@ def piptrack(
     hop_length : int > 0 or None
         None means ``win_length // 4``.
     fmin, fmax : float
-        Frequency range (Hz) of the pitches, ``0 <= fmin < fmax <= sr / 2``.
+        Frequency range (Hz) of the pitches, ``0 <= fmin < fmax <= sr / 2``. librosa clips
+        a range outside [0, sr/2] silently (and returns no pitch for an empty one); here it
+        is an error, so below sr = 8000 Hz the default fmax must be lowered explicitly.
     threshold : float >= 0
         Fraction of ``ref`` a bin must exceed.
     win_length, window, center, pad_mode
