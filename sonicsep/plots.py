@@ -71,6 +71,45 @@ def confusion_matrix_png(
     return _save(fig, path)
 
 
+def tsne_embedding(
+    features: np.ndarray, *, max_points: int = 2000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Embed the rows of ``features`` in 2-D with t-SNE, as :func:`tsne_png` draws them.
+
+    t-SNE is quadratic-ish in the number of points, so at most ``max_points`` rows (a seeded
+    random sample) are embedded; features are standardised first so that no column dominates
+    the distances by its unit.
+
+    Parameters
+    ----------
+    features : np.ndarray [shape=(n, f)], n >= 3
+
+    Returns
+    -------
+    embedding : np.ndarray [shape=(m, 2)], m = min(n, max_points)
+    rows : np.ndarray [shape=(m,)], the rows of ``features`` embedded, ascending
+    """
+    from sklearn.manifold import TSNE
+    from sklearn.preprocessing import StandardScaler
+
+    features = np.asarray(features)
+    if features.ndim != 2:
+        raise ParameterError(f"features of shape {features.shape} must be (n, f)")
+    if len(features) < 3:
+        raise ParameterError(f"t-SNE needs at least 3 points, got {len(features)}")
+    rows = np.arange(len(features))
+    if len(features) > max_points:
+        rng = np.random.default_rng(seed)
+        rows = np.sort(rng.choice(len(features), max_points, replace=False))
+    scaled = StandardScaler().fit_transform(features[rows])
+    # Perplexity must stay below the number of points for tiny inputs.
+    perplexity = min(30.0, (len(scaled) - 1) / 3)
+    embedding = TSNE(
+        n_components=2, perplexity=perplexity, init="pca", random_state=seed
+    ).fit_transform(scaled)
+    return embedding, rows
+
+
 def tsne_png(
     features: np.ndarray,
     labels: np.ndarray,
@@ -81,41 +120,25 @@ def tsne_png(
     seed: int = 0,
     title: str = "",
 ) -> Path:
-    """Embed ``features`` in 2-D with t-SNE and draw the points coloured by class to ``path``.
-
-    t-SNE is quadratic-ish in the number of points, so at most ``max_points`` rows (a seeded
-    random sample) are embedded; features are standardised first so that no column dominates
-    the distances by its unit.
+    """Embed ``features`` in 2-D with t-SNE (:func:`tsne_embedding`) and draw the points
+    coloured by class to ``path``.
 
     Parameters
     ----------
     features : np.ndarray [shape=(n, f)]
     labels : np.ndarray [shape=(n,)], int indices into ``class_names``
     """
-    from sklearn.manifold import TSNE
-    from sklearn.preprocessing import StandardScaler
-
     features, labels = np.asarray(features), np.asarray(labels)
     if features.ndim != 2 or len(features) != len(labels):
         raise ParameterError(
             f"features of shape {features.shape} and labels of shape {labels.shape} "
             "must be (n, f) and (n,)"
         )
-    if len(features) < 3:
-        raise ParameterError(f"t-SNE needs at least 3 points, got {len(features)}")
-    rng = np.random.default_rng(seed)
-    if len(features) > max_points:
-        keep = np.sort(rng.choice(len(features), max_points, replace=False))
-        features, labels = features[keep], labels[keep]
-    scaled = StandardScaler().fit_transform(features)
-    # Perplexity must stay below the number of points for tiny inputs.
-    perplexity = min(30.0, (len(scaled) - 1) / 3)
-    embedding = TSNE(
-        n_components=2, perplexity=perplexity, init="pca", random_state=seed
-    ).fit_transform(scaled)
+    embedding, rows = tsne_embedding(features, max_points=max_points, seed=seed)
+    labels = labels[rows]
     fig = Figure(figsize=(7.5, 6))
     ax = fig.add_subplot()
-    cmap = _class_colours(len(class_names))
+    cmap = class_colours(len(class_names))
     for k, name in enumerate(class_names):
         pick = labels == k
         if pick.any():
@@ -125,8 +148,11 @@ def tsne_png(
     return _save(fig, path)
 
 
-def _class_colours(n: int) -> list:
-    """Distinct colours: tab10 up to 10 classes (GTZAN), tab20 up to 20, then a hue sweep."""
+def class_colours(n: int) -> list:
+    """Distinct RGBA colours: tab10 up to 10 classes (GTZAN), tab20 up to 20, then a hue sweep.
+
+    Every figure of classes (and the web demo's charts) colours class ``k`` with entry ``k``.
+    """
     from matplotlib import colormaps
 
     if n <= 10:

@@ -171,7 +171,16 @@ def predict_file(path: str, predictor: Predictor, config: FeatureConfig, top: in
 
     Raises :class:`SonicSepError` when the file cannot be decoded or is too short.
     """
-    segment_proba = predictor.segment_proba(featurize_track(path, config))
+    return predict_features(featurize_track(path, config), predictor, config, top)
+
+
+def predict_features(
+    features: dict[str, np.ndarray], predictor: Predictor, config: FeatureConfig, top: int
+) -> dict:
+    """:func:`predict_file`'s answer from the file's :func:`featurize_track` output under
+    ``config``, for callers that use the features for more than the prediction (the web demo).
+    """
+    segment_proba = predictor.segment_proba(features)
     # One track: its probability is the track-level mean every score uses.
     _, (track_proba,) = metrics.mean_by_track(np.zeros(len(segment_proba)), segment_proba)
     hop, length = config.segment_hop_samples / config.sr, config.segment_seconds

@@ -256,7 +256,12 @@ def load_or_build_index(store: FeatureStore, embedder=None, rebuild=False) -> Si
 
 def embed_file(path: str, store: FeatureStore, embedder=None) -> np.ndarray:
     """The raw (unstandardised) vector of an audio file, as the index embeds its tracks."""
-    features = featurize_track(path, store.config)
+    return embed_features(featurize_track(path, store.config), path, embedder)
+
+
+def embed_features(features: dict[str, np.ndarray], path: str, embedder=None) -> np.ndarray:
+    """:func:`embed_file`'s vector from the file's :func:`featurize_track` output under the
+    store's config (``path`` names the file in the error raised for non-finite features)."""
     if embedder is None:
         summary = features["summary"]
         _, (vector,) = metrics.mean_by_track(np.zeros(len(summary)), summary)
@@ -276,11 +281,16 @@ def answer(paths: Sequence[str], store: FeatureStore, index: SimilarityIndex, k:
         except SonicSepError as exc:
             answers[path] = {"error": str(exc)}
             continue
-        answers[path] = [
-            {"track_id": t, "genre": g, "distance": round(d, 4)}
-            for t, g, d in index.query(vector, k)
-        ]
+        answers[path] = neighbours(index, vector, k)
     return answers
+
+
+def neighbours(index: SimilarityIndex, vector: np.ndarray, k: int) -> list[dict]:
+    """``[{track_id, genre, distance}, ...]``: the ``k`` nearest tracks to a standardised
+    vector, nearest first."""
+    return [
+        {"track_id": t, "genre": g, "distance": round(d, 4)} for t, g, d in index.query(vector, k)
+    ]
 
 
 def format_answers(answers: dict) -> str:

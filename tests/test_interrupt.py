@@ -26,6 +26,7 @@ CLIS = [
     ("similar", "sonicsep.similar", "main", "build_parser", "the store is unchanged"),
     ("predict", "sonicsep.predict", "main", "build_parser", "predict writes no file"),
     ("report", "sonicsep.report", "main", "build_parser", "index.html is replaced only"),
+    ("serve", "sonicsep.serve", "main", "build_parser", "the server is stopped"),
 ]
 
 
