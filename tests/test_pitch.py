@@ -183,6 +183,15 @@ def test_no_peaks_give_zero_quietly(signal):
     assert pitches.shape == expected[0].shape and not pitches.any() and not mags.any()
 
 
+def test_the_default_fmax_is_clipped_at_low_sample_rates():
+    y = harmonic_tone(0.25)[::4]  # 5512.5 Hz of a 440 Hz tone: Nyquist below 4000 Hz
+    assert features.estimate_tuning(y=y, sr=SR / 4) == librosa.estimate_tuning(y=y, sr=SR / 4)
+    ours = features.piptrack(y=y, sr=SR / 4)
+    assert_tracks_match(ours, librosa.piptrack(y=y, sr=SR / 4), np.float64)
+    with pytest.raises(ParameterError, match="fmax"):  # an explicit fmax above Nyquist
+        features.piptrack(y=y, sr=SR / 4, fmax=3000.0)
+
+
 def test_a_short_signal_matches_librosa():
     y = np.random.default_rng(0).standard_normal(300)
     assert features.estimate_tuning(y=y, sr=SR) == librosa_quietly(

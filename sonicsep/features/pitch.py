@@ -57,7 +57,8 @@ def piptrack(
     fmin, fmax : float
         Frequency range (Hz) of the pitches, ``0 <= fmin < fmax <= sr / 2``. librosa clips
         a range outside [0, sr/2] silently (and returns no pitch for an empty one); here it
-        is an error, so below sr = 8000 Hz the default fmax must be lowered explicitly.
+        is an error, except that the default fmax, 4000 Hz, is clipped to sr/2 below
+        sr = 8000 Hz as librosa does, so the defaults work at any rate.
     threshold : float >= 0
         Fraction of ``ref`` a bin must exceed.
     win_length, window, center, pad_mode
@@ -120,6 +121,8 @@ def _pitch_range(sr: float, fmin, fmax) -> tuple[float, float]:
             _fail(name, value, "must be finite")
     if fmin < 0:
         _fail("fmin", fmin, "must be >= 0 Hz")
+    if fmax == _PIPTRACK_DEFAULTS["fmax"]:
+        fmax = min(fmax, sr / 2)
     if fmax > sr / 2:
         _fail("fmax", fmax, f"must be at most the Nyquist frequency sr/2 = {sr / 2} Hz")
     if fmin >= fmax:
