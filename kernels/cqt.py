@@ -1,17 +1,18 @@
 """Constant-Q transform kernels: the wavelet filters, their sparse FFT-domain basis, and one
-octave's response (a ``window='ones'`` STFT reduced by the sparse basis while still in cache).
+octave's response.
 
 The filter construction follows librosa 0.11 (``filters.wavelet_lengths``, ``filters.wavelet``,
 ``constantq.__vqt_filter_fft``, ``util.sparsify_rows``) step for step, including where librosa
 rounds: the time-domain filters are stored as complex64 whatever the output dtype, and the
 sparse basis is rounded to the output dtype before the octave's rate correction is applied.
-Two differences, both below float32 round-off of the result: the filters' FFT runs in float64
-through pyFFTW (librosa's scipy.fft transforms the complex64 filters in single precision),
-and the per-frame sparse product accumulates in float64 (scipy's in the output dtype).
+The filters' FFT runs in float64 through pyFFTW (librosa's scipy.fft transforms the complex64
+filters in single precision): a difference below float32 round-off of the result.
 
-The octave response never stores the spectrum: each block of frames is windowed, transformed
-by a cached FFTW plan (in float64, as librosa's STFT is for float32 input too) and multiplied
-by the basis in :func:`sparse_product` before the next block overwrites it.
+An octave's response ``sum_k B[k] X_t[k]`` (``X_t`` the real FFT of frame ``t``, ``B`` the
+sparse basis) is computed one of two ways (:func:`octave_kernels` picks the cheaper): as
+``sum_n x_t[n] h[n]`` with ``h`` the basis' time-domain equivalent (:func:`frame_products`,
+exact in exact arithmetic, no FFT), or as librosa does, each block of frames transformed by a
+cached float64 FFTW plan and reduced by :func:`sparse_product` while in cache.
 """
 
 from __future__ import annotations

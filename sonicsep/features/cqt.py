@@ -6,8 +6,11 @@ STFT of the current signal reduced by that octave's sparse FFT-domain filter bas
 signal is halved (soxr, as ``librosa.resample(..., res_type)``, so the samples are librosa's)
 before the next octave. What is done differently: every octave's basis, with all of its scale
 factors folded in, is built once per parameter set and cached (librosa rebuilds it in every
-call, about half of its time on a 30 s clip); the STFT is never stored, each block of frames
-is reduced by the basis while in cache; and the signal is not resampled after the last octave.
+call, about half of its time on a 30 s clip); short filters are applied as the equivalent
+time-domain kernels (the basis' inverse transform), one dot product per frame and filter with
+no STFT at all, long ones through the STFT route with each block of frames reduced while in
+cache (``sonicsep.kernels.cqt.octave_kernels`` chooses); and the signal is not resampled after
+the last octave. What remains is mostly soxr, which librosa's samples require.
 """
 
 from __future__ import annotations
