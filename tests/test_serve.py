@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -467,3 +468,127 @@ def test_the_command_serves_on_loopback_until_ctrl_c(store, model, clips):
         if run.poll() is None:
             run.kill()
             run.communicate()
+
+
+# ---------------------------------------------------------------------- the page in Chromium
+@pytest.fixture(scope="module")
+def live_url(demo):
+    """The app on a free loopback port, served by uvicorn in a thread of this process."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(webapp.create_app(demo), host="127.0.0.1", port=0,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/"
+    server.should_exit = True
+    thread.join(30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no chromium installed (Debian: apt-get install chromium; .ci/run does)")
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="playwright is not installed (the dev extra)")
+    with sync_api.sync_playwright() as playwright:
+        # Debian's chromium, not a Playwright download (none can be fetched here).
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_url):
+    """A fresh page of the demo with the map drawn; every URL it requested is in
+    ``page.requested``."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.requested = []
+    page.on("request", lambda request: page.requested.append(request.url))
+    page.goto(live_url)
+    page.wait_for_selector("#map .main-svg", timeout=60_000)
+    yield page
+    page.close()
+
+
+def choose_file(page, files) -> None:
+    """Upload through the page's file input and wait until the page has drawn the answer."""
+    done = int(page.get_attribute("body", "data-analyses")) + 1
+    page.set_input_files("#file", files)
+    page.wait_for_function(f"document.body.dataset.analyses === '{done}'", timeout=60_000)
+
+
+def check_drawn(page, predicted: dict, n_genres: int) -> None:
+    """Genre bars, segment strip, spectrogram, similar list and player, as the API said."""
+    assert page.get_attribute("body", "data-state") == "done", page.inner_text("#error")
+    assert page.inner_text("#top-genre .genre") == predicted["top"][0]["genre"]
+    plots = page.evaluate("""() => Object.fromEntries(
+        ["genre-bars", "segments", "spectrogram"].map((id) => {
+          const div = document.getElementById(id);
+          return [id, {svg: div.querySelectorAll(".main-svg").length,
+                       types: div.data.map((t) => t.type), x: div.data[0].x.length}];
+        }))""")
+    assert all(p["svg"] > 0 for p in plots.values()), plots
+    assert plots["genre-bars"]["types"] == ["bar"] and plots["genre-bars"]["x"] == n_genres
+    assert plots["segments"]["types"] == ["bar"] * n_genres
+    assert plots["segments"]["x"] == predicted["n_segments"]
+    assert plots["spectrogram"]["types"] == ["heatmap"]
+    assert page.locator("#similar li").count() == K
+    assert page.locator("#similar li audio").count() == K  # every demo track is on disk
+    assert page.get_attribute("#upload-player", "src").startswith("blob:")
+
+
+def test_the_page_draws_a_generated_clip_shows_errors_and_explores(page, live_url, model,
+                                                                    tmp_path):
+    clip = write_clip(tmp_path / "made.wav", 7.0, seed=11)
+    choose_file(page, clip)
+    predictor = predict.load_predictor(model)
+    expected = predict.predict_files([str(clip)], predictor, 600, 3)[str(clip)]
+    check_drawn(page, expected, len(predictor.genres))
+    # an error: the decoder's message, and the results hidden
+    choose_file(page, {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not audio"})
+    assert page.get_attribute("body", "data-state") == "error"
+    assert page.inner_text("#error").startswith("cannot decode audio file 'notes.txt'")
+    assert page.locator("#results").is_hidden()
+    # explore: clicking a point plays its track and lists its neighbours
+    # at the point's place: Plotly finds the point under the mouse itself
+    box = page.locator("#map .scatterlayer .point").first.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.click(x, y)
+    page.wait_for_function(f"document.querySelectorAll('#map-neighbours li').length === {K}")
+    assert page.get_attribute("#map-player", "src").endswith("/audio")
+    assert all(url.startswith((live_url, "blob:", "data:")) for url in page.requested), \
+        page.requested
+    page.screenshot(path=tmp_path / "generated.png", full_page=True)
+
+
+def test_the_page_draws_a_real_clip_as_predict_answers_it(page, gtzan_wav, model, tmp_path):
+    choose_file(page, gtzan_wav)
+    predictor = predict.load_predictor(model)
+    expected = predict.predict_files([str(gtzan_wav)], predictor, 600, 3)[str(gtzan_wav)]
+    check_drawn(page, expected, len(predictor.genres))
+    shot = tmp_path / "serve.png"
+    page.screenshot(path=shot, full_page=True)
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("SONICSEP_SERVE_SCREENSHOT"):  # how docs/serve.png is made
+        from PIL import Image
+
+        small = Image.open(shot).convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE)
+        small.save(os.environ["SONICSEP_SERVE_SCREENSHOT"], optimize=True)
+
+
+def test_the_api_docs_render_offline(browser, live_url):
+    page = browser.new_page()
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(live_url + "docs")
+    assert "SonicSep" in page.locator(".swagger-ui .info .title").inner_text(timeout=60_000)
+    assert page.locator(".opblock").count() >= 5
+    assert all(url.startswith((live_url, "data:")) for url in requested), requested
+    page.close()

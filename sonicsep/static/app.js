@@ -126,9 +126,11 @@ function render(answer) {
 }
 
 function drawGenres(answer) {
-  const order = [...answer.genres].sort((a, b) => answer.probabilities[a] - answer.probabilities[b]);
+  // most likely at the top, ties in the answer's order (as its top genre breaks them)
+  const p = answer.probabilities;
+  const order = [...answer.genres].sort((a, b) => p[b] - p[a]).reverse();
   Plotly.react("genre-bars", [{
-    type: "bar", orientation: "h", y: order, x: order.map((g) => answer.probabilities[g]),
+    type: "bar", orientation: "h", y: order, x: order.map((g) => p[g]),
     marker: { color: order.map(colour) }, hovertemplate: "%{y}: %{x:.1%}<extra></extra>",
   }], {
     margin: { l: 90, r: 10, t: 5, b: 35 }, xaxis: { range: [0, 1.02], tickformat: ".0%" },
