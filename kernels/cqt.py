@@ -17,12 +17,14 @@ cached float64 FFTW plan and reduced by :func:`sparse_product` while in cache.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pyfftw
 from numba import njit
 
 from . import fft as fft_kernels
-from . import windows
+from . import memory, windows
 from .framing import PAD_MODES, n_frames, padded_index
 from .spectral import normalize
 
@@ -84,6 +86,14 @@ def wavelet_lengths(freqs, sr, window, filter_scale, gamma, alpha) -> tuple[np.n
     return lengths, f_cutoff
 
 
+@functools.lru_cache(maxsize=1024)
+def _window(name: str, n: int) -> np.ndarray:
+    """A periodic window, cached: every octave's filters have the same lengths."""
+    values = windows.get_window(name, n)
+    values.setflags(write=False)
+    return values
+
+
 def wavelet_filters(freqs, lengths, sr, window, norm, pad_fft, dtype) -> np.ndarray:
     """Windowed complex sinusoids, each normalised and centred in a common length
     (``librosa.filters.wavelet`` given its lengths).
@@ -98,7 +108,7 @@ def wavelet_filters(freqs, lengths, sr, window, norm, pad_fft, dtype) -> np.ndar
     for ilen, freq in zip(lengths, freqs, strict=True):
         angles = np.arange(-ilen // 2, ilen // 2, dtype=float) * 2 * np.pi * freq / sr
         sig = np.cos(angles) + 1j * np.sin(angles)
-        sig *= windows.get_window(window, len(sig))
+        sig *= _window(window, len(sig))
         filters.append(normalize(sig, norm, axis=0))
     max_len = max(lengths)
     max_len = int(2.0 ** (np.ceil(np.log2(max_len)))) if pad_fft else int(np.ceil(max_len))
@@ -106,6 +116,17 @@ def wavelet_filters(freqs, lengths, sr, window, norm, pad_fft, dtype) -> np.ndar
     for row, sig in zip(out, filters, strict=True):
         left = (max_len - sig.shape[0]) // 2
         row[left : left + sig.shape[0]] = sig
+    return out
+
+
+def fft_rows(x: np.ndarray) -> np.ndarray:
+    """Complex FFT of each row of ``x``, in complex128, by an estimated single-thread FFTW
+    plan made for the call (the same algorithm, hence bits, in every process)."""
+    inp = pyfftw.empty_aligned(x.shape, dtype=np.complex128, n=memory.ALIGNMENT)
+    out = pyfftw.empty_aligned(x.shape, dtype=np.complex128, n=memory.ALIGNMENT)
+    plan = pyfftw.FFTW(inp, out, axes=(1,), flags=("FFTW_ESTIMATE",), threads=1)
+    inp[:] = x
+    plan.execute()
     return out
 
 
@@ -141,9 +162,7 @@ def filter_fft_basis(freqs, alpha, sr, filter_scale, norm, sparsity, window, dty
     basis = wavelet_filters(freqs, lengths, sr, window, norm, True, np.complex64)
     n_fft = basis.shape[1]
     basis *= lengths[:, np.newaxis] / float(n_fft)
-    spectrum = pyfftw.interfaces.numpy_fft.fft(
-        basis.astype(np.complex128), axis=1, threads=1, planner_effort="FFTW_ESTIMATE"
-    )[:, : n_fft // 2 + 1]
+    spectrum = fft_rows(basis)[:, : n_fft // 2 + 1]
     indptr, indices, values = sparsify_rows(spectrum, sparsity)
     return indptr, indices, values.astype(dtype), n_fft, lengths
 
@@ -164,7 +183,7 @@ def time_domain_kernels(indptr, indices, values, n_fft) -> tuple[np.ndarray, np.
     dense = np.zeros((n_filters, n_fft), dtype=np.complex128)
     rows = np.repeat(np.arange(n_filters), np.diff(indptr))
     dense[rows, indices] = values
-    h = pyfftw.interfaces.numpy_fft.fft(dense, axis=1, threads=1, planner_effort="FFTW_ESTIMATE")
+    h = fft_rows(dense)
     return np.ascontiguousarray(h.real), np.ascontiguousarray(h.imag)
 
 
