@@ -104,18 +104,25 @@ def wavelet_filters(freqs, lengths, sr, window, norm, pad_fft, dtype) -> np.ndar
         ``n`` is the longest filter's length rounded up to a power of two with ``pad_fft``,
         up to an integer without.
     """
-    filters = []
-    for ilen, freq in zip(lengths, freqs, strict=True):
-        angles = np.arange(-ilen // 2, ilen // 2, dtype=float) * 2 * np.pi * freq / sr
-        sig = np.cos(angles) + 1j * np.sin(angles)
-        sig *= _window(window, len(sig))
-        filters.append(normalize(sig, norm, axis=0))
+    # All filters at once, row i holding filter i's samples from its first: the same
+    # elementwise operations as librosa's per-filter loop, so the same bits (only the norm's
+    # sum may associate differently, below complex64 rounding).
+    starts = np.floor(-lengths / 2)  # -ilen // 2 and ilen // 2 for fractional lengths
+    sizes = (np.floor(lengths / 2) - starts).astype(np.int64)
+    positions = starts[:, np.newaxis] + np.arange(sizes.max(), dtype=float)
+    angles = positions * 2 * np.pi * freqs[:, np.newaxis] / sr
+    sigs = np.cos(angles) + 1j * np.sin(angles)
+    window_rows = np.zeros(sigs.shape)
+    for row, size in zip(window_rows, sizes, strict=True):
+        row[:size] = _window(window, int(size))
+    sigs *= window_rows
+    sigs = normalize(sigs, norm, axis=1)
     max_len = max(lengths)
     max_len = int(2.0 ** (np.ceil(np.log2(max_len)))) if pad_fft else int(np.ceil(max_len))
-    out = np.zeros((len(filters), max_len), dtype=dtype)
-    for row, sig in zip(out, filters, strict=True):
-        left = (max_len - sig.shape[0]) // 2
-        row[left : left + sig.shape[0]] = sig
+    out = np.zeros((len(freqs), max_len), dtype=dtype)
+    for row, sig, size in zip(out, sigs, sizes, strict=True):
+        left = (max_len - size) // 2
+        row[left : left + size] = sig[:size]
     return out
 
 

@@ -213,7 +213,7 @@ def test_filters_match_librosa():
         got, got_lengths = filters.wavelet(freqs=freqs, sr=SR, **kwargs)
         expected, expected_lengths = librosa.filters.wavelet(freqs=freqs, sr=SR, **kwargs)
         np.testing.assert_array_equal(got_lengths, expected_lengths)
-        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-7)
+        np.testing.assert_array_equal(got, expected)  # librosa's operations, librosa's bits
     assert filters.wavelet_lengths(freqs=freqs, gamma=None)[1] == pytest.approx(
         librosa.filters.wavelet_lengths(freqs=freqs, gamma=None)[1], rel=1e-15
     )
