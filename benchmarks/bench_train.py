@@ -1,13 +1,24 @@
-"""Training-step throughput of the deep models on this machine's devices.
+"""Training-step throughput of the deep models on this machine's devices, per input mode.
 
 Times the jitted, data-parallel ``train_step`` of :mod:`sonicsep.nn.train` (the very function
-training runs) on random batches of the default feature config's shape (128 mel bands x 216
-frames for 5 s segments), already on the devices, so it measures compute alone;
-``bench_input.py`` measures the input side. Reports compile time, steps/s and segments/s, and
-checks that the step compiled exactly once. Runs on CPU here and on every local GPU where
-there is one (the batch is split over all local devices)::
+training runs) on batches of the default feature config's shape (128 mel bands x 216 frames for
+5 s segments), fed four ways:
 
-    .venv/bin/python benchmarks/bench_train.py --model cnn --batch-size 32 --steps 50
+- ``compute``: one random batch already on the devices (compute alone, the ceiling);
+- ``device``: the training split cached on the devices, batches gathered there
+  (:mod:`sonicsep.nn.cache`, ``--cache device``);
+- ``host``: the split cached in host memory (``--cache host``);
+- ``streaming``: read from the store every step (``--cache none``).
+
+For each: compile time, steps/s, segments/s, and the fraction of the step time spent waiting
+for input, measured, not estimated: each step first takes its batch and waits for it on the
+device (``jax.block_until_ready``), then runs the step and waits for the new state; the wait
+fraction is the first wait over both. The store is ``--store`` or, when absent, a synthetic
+store of the default shape written to a temporary folder (as ``bench_input.py`` does). Runs on
+CPU here and on every local GPU where there is one (the batch is split over all local
+devices)::
+
+    .venv/bin/python benchmarks/bench_train.py --model cnn --batch-size 32 --steps 30
 """
 
 from __future__ import annotations
@@ -15,6 +26,8 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,18 +36,27 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from sonicsep.config import FeatureConfig
-from sonicsep.nn.config import default_config, with_overrides
-from sonicsep.nn.models import create_model
-from sonicsep.nn.train import (
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO)]
+
+from sonicsep.config import FeatureConfig  # noqa: E402
+from sonicsep.nn.cache import Batches  # noqa: E402
+from sonicsep.nn.config import default_config, with_overrides  # noqa: E402
+from sonicsep.nn.input_pipeline import compute_norm_stats  # noqa: E402
+from sonicsep.nn.models import create_model  # noqa: E402
+from sonicsep.nn.train import (  # noqa: E402
     create_train_state,
     data_mesh,
     jit_steps,
     learning_rate_schedule,
     make_optimizer,
+    training_pipeline,
 )
+from sonicsep.store import FeatureStore  # noqa: E402
+from tests.synthetic_store import make_synthetic_store  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
+MODES = ("compute", "device", "host", "streaming")
 N_GENRES = 10
 N_ECHONEST = 8
 
@@ -51,11 +73,25 @@ def random_batch(batch_size: int, input_shape: tuple[int, ...], seed: int = 0) -
     }
 
 
+def open_or_make_store(url: str, tracks_per_genre: int, scratch: Path) -> FeatureStore:
+    """The store at ``url``, or a synthetic one of the default feature shape under ``scratch``."""
+    if Path(url).exists():
+        return FeatureStore.open(url)
+    print(f"{url} not found: writing a synthetic store of the default feature shape", flush=True)
+    return make_synthetic_store(
+        scratch / "synthetic.zarr",
+        genres=("a", "b", "c", "d"),
+        tracks_per_genre=tracks_per_genre,
+        config=FeatureConfig(),
+        tracks_per_shard=16,
+    )
+
+
 def time_train_step(config, input_shape: tuple[int, ...], steps: int, warmup: int = 3) -> dict:
     """Compile time, steps/s and segments/s of ``config``'s train step on all local devices."""
     mesh = data_mesh()
     replicated, data = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
-    model = create_model(config.model, N_GENRES)
+    model = create_model(config.model, N_GENRES, dtype=config.dtype)
     tx = make_optimizer(config, learning_rate_schedule(config, steps + warmup + 1))
     key = jax.random.key(0)
     state = create_train_state(model, config, tx, input_shape, N_ECHONEST, key, replicated)
@@ -91,6 +127,64 @@ def time_train_step(config, input_shape: tuple[int, ...], steps: int, warmup: in
     }
 
 
+def time_fed_steps(config, store: FeatureStore, mode: str, steps: int, warmup: int = 2) -> dict:
+    """Steps fed by ``mode`` (device, host, streaming): rates, compile time, input-wait fraction.
+
+    Each step waits for its batch on the devices (``block_until_ready``; for ``device`` that is
+    the on-device gather) and then for the step's state, so the two waits split the step time.
+    """
+    mesh = data_mesh()
+    replicated = NamedSharding(mesh, P())
+    stats = compute_norm_stats(store, config.feature)
+    pipeline = training_pipeline(store, config, stats)
+    compiles = collections.Counter()
+    start = time.perf_counter()
+    batches = Batches(pipeline, {"streaming": "none"}.get(mode, mode), mesh, config.dtype)
+    load_s = time.perf_counter() - start
+    model = create_model(config.model, len(store.genres), dtype=config.dtype)
+    tx = make_optimizer(config, learning_rate_schedule(config, pipeline.steps("train")))
+    key = jax.random.key(0)
+    state = create_train_state(
+        model, config, tx, pipeline.input_shape, len(store.echonest_names), key, replicated
+    )
+    dropout_key = jax.device_put(key, replicated)
+    train_fn, _ = jit_steps(config, mesh, compiles)
+
+    def endless():
+        epoch = 0
+        while True:
+            epoch += 1
+            yield from batches.epoch("train", epoch, shuffle=True)
+
+    feed = endless()
+    compile_s = None
+    wait_s = step_s = 0.0
+    for i in range(warmup + steps):
+        t0 = time.perf_counter()
+        batch = jax.block_until_ready(next(feed))
+        t1 = time.perf_counter()
+        state, _ = train_fn(state, batch, dropout_key)
+        jax.block_until_ready(state.params)
+        t2 = time.perf_counter()
+        if i == 0:
+            compile_s = t2 - t1
+        if i >= warmup:
+            wait_s, step_s = wait_s + (t1 - t0), step_s + (t2 - t1)
+    feed.close()
+    seconds = wait_s + step_s
+    return {
+        "mode": mode,
+        "dtype": config.dtype,
+        "cache_load_s": round(load_s, 3),
+        "compile_s": round(compile_s, 3),
+        "steps": steps,
+        "steps_per_s": round(steps / seconds, 3),
+        "segments_per_s": round(steps * config.batch_size / seconds, 1),
+        "input_wait_fraction": round(wait_s / seconds, 4),
+        "compilations": dict(compiles),
+    }
+
+
 def input_shape_for(feature: str, feature_config: FeatureConfig) -> tuple[int, int]:
     bands = feature_config.n_mels if feature == "mel" else feature_config.n_mfcc
     return bands, feature_config.frames_per_segment
@@ -101,23 +195,42 @@ def main(argv=None) -> int:
     p.add_argument("--model", choices=("cnn", "fusion", "resnet50"), default="cnn")
     p.add_argument("--feature", choices=("mel", "mfcc"), default="mel")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
+    p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    p.add_argument("--store", default=str(REPO / "sonicsep-demo.zarr"))
+    p.add_argument("--tracks-per-genre", type=int, default=24, help="synthetic store size")
     p.add_argument("--out", default=str(RESULTS / "bench_train.json"))
     args = p.parse_args(argv)
     config = with_overrides(
-        default_config(args.model, args.feature), {"batch_size": args.batch_size}
+        default_config(args.model, args.feature),
+        {"batch_size": args.batch_size, "dtype": args.dtype},
     )
-    result = time_train_step(config, input_shape_for(args.feature, FeatureConfig()), args.steps)
-    print(
-        f"{result['model']} on {result['feature']} {tuple(result['input_shape'])}, batch "
-        f"{result['batch_size']}, {result['devices']} x {result['device_kind']}: "
-        f"compile {result['compile_s']:.1f} s, {result['steps_per_s']:.2f} steps/s, "
-        f"{result['segments_per_s']:.0f} segments/s, compilations {result['compilations']}"
-    )
-    if result["compilations"] != {"train_step": 1}:
-        print("WARNING: the train step recompiled")
+    results = {"devices": len(jax.local_devices()), "device_kind": jax.devices()[0].device_kind}
+    with tempfile.TemporaryDirectory() as scratch:
+        store = None
+        for mode in args.modes:
+            if mode == "compute":
+                shape = input_shape_for(args.feature, FeatureConfig())
+                result = time_train_step(config, shape, args.steps)
+                result["input_wait_fraction"] = 0.0
+                if result["compilations"] != {"train_step": 1}:
+                    print("WARNING: the train step recompiled")
+            else:
+                if store is None:
+                    store = open_or_make_store(args.store, args.tracks_per_genre, Path(scratch))
+                result = time_fed_steps(config, store, mode, args.steps)
+            results[mode] = result
+            print(
+                f"{mode:9s} {args.model} on {args.feature}, batch {args.batch_size}, "
+                f"{args.dtype}, {results['devices']} x {results['device_kind']}: compile "
+                f"{result['compile_s']:.1f} s, {result['steps_per_s']:.2f} steps/s, "
+                f"{result['segments_per_s']:.0f} segments/s, waiting for input "
+                f"{100 * result['input_wait_fraction']:.1f}% of the step",
+                flush=True,
+            )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2))
+    Path(args.out).write_text(json.dumps(results, indent=2))
     return 0
 
 

@@ -44,6 +44,10 @@ def straight(store, tmp_path_factory):
     return workdir, train_and_evaluate(TINY, workdir, store.url)
 
 
+# On CPU the tiny store fits the devices: --cache auto caches it there (one gather compile).
+CACHED_COMPILES = {"train_step": 1, "eval_step": 1, "cache_gather": 1}
+
+
 def _assert_trees_equal(a, b):
     jax.tree.map(np.testing.assert_array_equal, jax.device_get(a), jax.device_get(b))
 
@@ -67,7 +71,18 @@ def test_the_jitted_steps_compile_once(straight, store):
     # 54 training and 18/36 evaluation segments in batches of 8: every pass ends padded.
     assert len(store.segment_index("train")[0]) % TINY.batch_size
     metrics = json.loads((straight[0] / "metrics.json").read_text())
+    assert metrics["input_cache"] == "device"
+    assert metrics["jit_compilations"] == CACHED_COMPILES
+
+
+def test_streaming_trains_to_the_cached_parameters(straight, store, tmp_path):
+    # The same batches from the store every epoch as from the device cache: the same run.
+    streamed = train_and_evaluate(TINY.replace(cache="none"), tmp_path, store.url)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["input_cache"] == "none"
     assert metrics["jit_compilations"] == {"train_step": 1, "eval_step": 1}
+    _assert_trees_equal(streamed.params, straight[1].params)
+    _assert_trees_equal(streamed.batch_stats, straight[1].batch_stats)
 
 
 def test_load_trained_predicts_and_embeds_raw_segments(straight, store):
@@ -101,7 +116,7 @@ def test_a_killed_run_resumes_to_the_same_parameters(straight, store, tmp_path):
     _assert_trees_equal(resumed.opt_state, uninterrupted.opt_state)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert [row["epoch"] for row in metrics["history"]] == [1, 2, 3, 4]
-    assert metrics["jit_compilations"] == {"train_step": 1, "eval_step": 1}
+    assert metrics["jit_compilations"] == CACHED_COMPILES
 
     def no_training(row):
         raise AssertionError(f"a finished run trained epoch {row['epoch']}")
@@ -153,7 +168,8 @@ def test_data_parallel_over_two_cpu_devices(straight, store, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     two = json.loads((tmp_path / "metrics.json").read_text())
     one = json.loads((straight[0] / "metrics.json").read_text())
-    assert two["devices"] == 2 and two["jit_compilations"] == {"train_step": 1, "eval_step": 1}
+    # The device cache is sharded over both devices and each batch gathered across them.
+    assert two["devices"] == 2 and two["jit_compilations"] == CACHED_COMPILES
     # Same data, keys and global batch statistics: only the summation order differs.
     for key in ("train_loss", "val_loss"):
         np.testing.assert_allclose(
@@ -214,6 +230,8 @@ def test_cli_trains_and_reports(store, tmp_path, capsys):
         "8",
         "--config",
         str(overrides),
+        "--cache",
+        "host",
     ]
     assert train_main(argv) == 0
     out = capsys.readouterr().out
@@ -221,6 +239,7 @@ def test_cli_trains_and_reports(store, tmp_path, capsys):
     assert f"results in {workdir / 'metrics.json'} and {workdir / 'model'}/" in out
     saved = json.loads((workdir / "config.json").read_text())
     assert (saved["l2"], saved["feature"], saved["shuffle_buffer"]) == (1e-3, "summary", 16)
+    assert json.loads((workdir / "metrics.json").read_text())["input_cache"] == "host"
     # The same command again: finished, nothing trained, exit 0.
     written = (workdir / "metrics.json").stat().st_mtime_ns
     assert train_main(argv) == 0

@@ -69,7 +69,7 @@ def test_head_mode_trains_only_a_new_head(stores, pretrained, tmp_path):
     assert meta["transfer"] == {"mode": "head", "pretrained_genres": ["ambient", "jazz", "rock"]}
     assert meta["train_config"]["learning_rate"] == TINY.learning_rate
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["jit_compilations"] == {"train_step": 1, "eval_step": 1}
+    assert metrics["jit_compilations"] == {"train_step": 1, "eval_step": 1, "cache_gather": 1}
 
 
 def test_full_mode_fine_tunes_everything_slower(stores, pretrained, tmp_path, capsys):

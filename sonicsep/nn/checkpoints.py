@@ -27,8 +27,10 @@ from sonicsep.nn.config import TrainConfig
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 CHECKPOINT_DIR = "checkpoints"
-# Config fields that do not change results, so a resumed run may differ in them.
-RESUME_FREE_FIELDS = ("prefetch",)
+# Config fields a resumed run may differ in: pipeline sizes and where inputs are cached do not
+# change results, and the parameters are float32 in either dtype, so a run begun in float32
+# (on a CPU, say) may go on in bfloat16 (on a GPU) from its checkpoint.
+RESUME_FREE_FIELDS = ("prefetch", "cache", "cache_gib", "dtype")
 # The one field a rerun may raise: the epoch budget, to train a run longer.
 GROWABLE_FIELD = "epochs"
 

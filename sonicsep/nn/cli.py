@@ -22,6 +22,8 @@ from pathlib import Path
 from sonicsep.errors import EXIT_OK, EXIT_USAGE, SonicSepError, exits_on_interrupt
 from sonicsep.nn.checkpoints import METRICS_FILE
 from sonicsep.nn.config import (
+    CACHE_MODES,
+    DTYPES,
     FEATURES,
     MODEL_KINDS,
     TRANSFER_MODES,
@@ -84,6 +86,24 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patience", type=int, help="early-stopping patience in epochs")
     parser.add_argument("--seed", type=int, help="seed of initialisation, data order, dropout")
     parser.add_argument("--config", help="JSON file of TrainConfig fields (overrides presets)")
+    parser.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        help="computation dtype (default float32); bfloat16: mixed precision, float32 "
+        "parameters, optimizer state, batch-norm statistics and loss",
+    )
+    parser.add_argument(
+        "--cache",
+        choices=CACHE_MODES,
+        help="where inputs live between epochs (default auto: device if the splits fit the "
+        "budget, else host, else none = stream from the store every epoch)",
+    )
+    parser.add_argument(
+        "--cache-gib",
+        type=float,
+        help="cache budget in GiB, per device for --cache device (default: a fraction of the "
+        "memory measured free)",
+    )
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict:
@@ -97,6 +117,9 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
         "learning_rate": args.lr,
         "patience": args.patience,
         "seed": args.seed,
+        "dtype": args.dtype,
+        "cache": args.cache,
+        "cache_gib": args.cache_gib,
     }
     overrides.update({k: v for k, v in flags.items() if v is not None})
     return overrides

@@ -19,6 +19,9 @@ from sonicsep.errors import ConfigError
 MODEL_KINDS = ("mlp", "cnn", "fusion", "resnet50")
 FEATURES = ("mel", "mfcc", "summary")
 TRANSFER_MODES = ("head", "full")
+# Where a run keeps its inputs between epochs (sonicsep.nn.cache): auto picks the first that fits.
+CACHE_MODES = ("auto", "device", "host", "none")
+DTYPES = ("float32", "bfloat16")
 RESNET50_STAGES = (3, 4, 6, 3)
 
 
@@ -82,7 +85,9 @@ class TrainConfig:
     ``feature`` is ``summary`` for the MLP and ``mel`` or ``mfcc`` for the others. ``l2`` adds
     ``l2 * sum(kernel**2)`` to the loss (Keras-style L2, unlike AdamW's decoupled decay).
     ``transfer_mode`` is set by transfer learning: ``head`` freezes the backbone, ``full``
-    fine-tunes everything.
+    fine-tunes everything. ``dtype`` is the computation dtype (``bfloat16``: mixed precision,
+    float32 parameters, optimizer state, batch-norm statistics and loss). ``cache`` and
+    ``cache_gib`` say where the splits' inputs live between epochs (:mod:`sonicsep.nn.cache`).
     """
 
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
@@ -98,6 +103,9 @@ class TrainConfig:
     shuffle_buffer: int = 1024
     prefetch: int = 2
     transfer_mode: str | None = None
+    dtype: str = "float32"
+    cache: str = "auto"
+    cache_gib: float | None = None
 
     def __post_init__(self):
         if isinstance(self.model, dict):
@@ -119,6 +127,9 @@ class TrainConfig:
         need(self.patience > 0, "patience", "must be > 0")
         need(self.shuffle_buffer > 0, "shuffle_buffer", "must be > 0")
         need(self.prefetch > 0, "prefetch", "must be > 0")
+        need(self.dtype in DTYPES, "dtype", f"must be one of {DTYPES}")
+        need(self.cache in CACHE_MODES, "cache", f"must be one of {CACHE_MODES}")
+        need(self.cache_gib is None or self.cache_gib > 0, "cache_gib", "must be > 0 GiB")
         need(
             self.transfer_mode in (None, *TRANSFER_MODES),
             "transfer_mode",

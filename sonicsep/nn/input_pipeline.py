@@ -11,20 +11,28 @@ A batch is a dict of fixed-shape numpy arrays (the last one of an epoch is padde
     weight         (B,)  float32 1 for real segments, 0 for padding
     track          (B,)  int32 track row in the store (-1 on padding), for track-level scores
 
-The store is never loaded whole. An epoch's order is a pure function of ``(seed, epoch)``: the
-store's track chunks are shuffled, then segments are shuffled within windows of
-``shuffle_buffer`` consecutive segments, and each window is read with one orthogonal Zarr
-selection of its tracks (:meth:`FeatureStore.read_segments`, so every chunk is decoded about
-once per epoch). A background thread
-reads ahead by ``prefetch`` batches while the accelerator computes.
+The store is never loaded whole by the streaming path. An epoch's order is a pure function of
+``(seed, epoch)``: the store's track chunks are shuffled, then segments are shuffled within
+windows of ``shuffle_buffer`` consecutive segments. A window is read one stored chunk per task
+on a pool of ``workers`` threads (:meth:`FeatureStore.iter_segment_blocks` with one chunk a
+block; Zarr's Blosc decoding and numpy's copies release the GIL, so the tasks decode on every
+core), each task normalising its segments and writing them into the window's rows with one
+vectorised scatter; the next window's reads are in flight while the current one is cut into
+batches (views, no per-segment Python loop). A background thread keeps ``prefetch`` batches
+ready. :meth:`InputPipeline.read_split` reads a whole split the same way, for the caches of
+:mod:`sonicsep.nn.cache`.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import functools
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,13 +70,19 @@ class NormStats:
         return ((f.name, getattr(self, f.name)) for f in dataclasses.fields(self))
 
 
-def normalize_features(x: np.ndarray, stats: NormStats) -> np.ndarray:
-    """Standardise ``x`` [shape=(n, bands, ...)] along axis 1 with ``stats`` (float32)."""
-    x = np.asarray(x, np.float32)
+def normalize_features(x: np.ndarray, stats: NormStats, *, in_place: bool = False) -> np.ndarray:
+    """Standardise ``x`` [shape=(n, bands, ...)] along axis 1 with ``stats`` (float32).
+
+    ``in_place`` overwrites a float32 ``x`` (no temporaries: two passes over memory instead of
+    four); the values are those of ``(x - mean) / std`` either way.
+    """
+    x = np.asarray(x, np.float32) if in_place else np.array(x, np.float32)
     if stats.feature_mean is None:
         return x
     shape = (1, -1) + (1,) * (x.ndim - 2)
-    return (x - stats.feature_mean.reshape(shape)) / stats.feature_std.reshape(shape)
+    np.subtract(x, stats.feature_mean.reshape(shape), out=x)
+    np.divide(x, stats.feature_std.reshape(shape), out=x)
+    return x
 
 
 def normalize_echonest(values: np.ndarray, stats: NormStats) -> tuple[np.ndarray, np.ndarray]:
@@ -165,6 +179,7 @@ class InputPipeline:
         shuffle_buffer: int = 1024,
         prefetch: int = 2,
         input_map: Callable[[np.ndarray], np.ndarray] | None = None,
+        workers: int | None = None,
     ):
         if batch_size < 1:
             raise ParameterError(f"invalid batch_size={batch_size}: must be >= 1")
@@ -176,6 +191,8 @@ class InputPipeline:
         self.shuffle_buffer = shuffle_buffer
         self.prefetch = prefetch
         self.input_map = input_map
+        # Threads reading chunks: decoding releases the GIL, so one per core keeps all busy.
+        self.workers = max(1, workers or os.cpu_count() or 1)
         self.labels = store.tracks()["label"].to_numpy(np.int32)
         self.echonest, self.echonest_mask = normalize_echonest(store.array("echonest")[:], stats)
         self._index = {}
@@ -186,7 +203,7 @@ class InputPipeline:
             self._index[split] = self.store.segment_index(split)
         return self._index[split]
 
-    @property
+    @functools.cached_property
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one model input (a segment after the input map)."""
         raw = np.zeros((1, *self.store.segment_shape(self.array_name)), np.float32)
@@ -207,32 +224,91 @@ class InputPipeline:
         """
         return prefetch(self._batches(split, epoch, shuffle), self.prefetch)
 
+    def epoch_positions(self, split: str, epoch: int = 0, *, shuffle: bool = False) -> np.ndarray:
+        """Positions into :meth:`index` in the order an epoch visits them.
+
+        With ``shuffle``, :func:`epoch_order` of ``(seed, epoch)``, else store order. The
+        streaming batches and the caches (:mod:`sonicsep.nn.cache`) both follow it, so the two
+        give the same batches.
+        """
+        rows, _ = self.index(split)
+        if not shuffle:
+            return np.arange(len(rows))
+        chunk = self.store.chunk_of(self.array_name, rows)
+        return epoch_order(chunk, seed=self.seed, epoch=epoch, buffer=self.shuffle_buffer)
+
     def _batches(self, split, epoch, shuffle):
         rows, segments = self.index(split)
-        if shuffle:
-            chunk = self.store.chunk_of(self.array_name, rows)
-            order = epoch_order(chunk, seed=self.seed, epoch=epoch, buffer=self.shuffle_buffer)
-        else:
-            order = np.arange(len(rows))
+        order = self.epoch_positions(split, epoch, shuffle=shuffle)
         step = self.shuffle_buffer
-        windows = (
-            self._window(rows[order[i : i + step]], segments[order[i : i + step]])
-            for i in range(0, len(order), step)
-        )
-        return fixed_size_batches(windows, self.batch_size)
+        windows = ((rows[order[i : i + step]], segments[order[i : i + step]])
+                   for i in range(0, len(order), step))
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="sonicsep-read") as pool:
+            try:
+                yield from fixed_size_batches(self._read_ahead(pool, windows), self.batch_size)
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
 
-    def _window(self, rows, segments) -> dict:
-        x = np.asarray(self.store.read_segments(self.array_name, rows, segments), np.float32)
-        if self.input_map is not None:
-            x = self.input_map(x)
-        return {
-            "x": normalize_features(x, self.stats),
+    def _read_ahead(self, pool, windows, ahead: int = 1) -> Iterator[dict]:
+        """Window dicts in order, the reads of the next ``ahead`` windows already running."""
+        pending: collections.deque = collections.deque()
+        for rows, segments in windows:
+            pending.append(self._submit_window(pool, rows, segments))
+            if len(pending) > ahead:
+                yield _finish_window(*pending.popleft())
+        while pending:
+            yield _finish_window(*pending.popleft())
+
+    def _submit_window(self, pool, rows, segments) -> tuple[dict, list[Future]]:
+        """Start reading the segments ``(rows[i], segments[i])`` into a new window dict.
+
+        One task per stored chunk (found with :meth:`FeatureStore.chunk_of`): it reads the
+        chunk's requested segments, maps and normalises them, and scatters them to their rows.
+        """
+        x = np.empty((len(rows), *self.input_shape), np.float32)
+        chunks = self.store.chunk_of(self.array_name, rows)
+        by_chunk = np.argsort(chunks, kind="stable")
+        starts = np.flatnonzero(np.diff(chunks[by_chunk])) + 1
+        futures = [
+            pool.submit(self._read_into, x, picks, rows[picks], segments[picks])
+            for picks in np.split(by_chunk, starts)
+        ]
+        window = {
+            "x": x,
             "label": self.labels[rows],
             "echonest": self.echonest[rows],
             "echonest_mask": self.echonest_mask[rows],
             "weight": np.ones(len(rows), np.float32),
             "track": rows.astype(np.int32),
         }
+        return window, futures
+
+    def _read_into(self, x, picks, rows, segments) -> None:
+        # max_block_bytes=1: one stored chunk a block, so a task decodes exactly its chunk.
+        for got, values in self.store.iter_segment_blocks(
+            self.array_name, rows, segments, max_block_bytes=1
+        ):
+            values = np.asarray(values, np.float32)
+            if self.input_map is not None:
+                values = self.input_map(values)
+            x[picks[got]] = normalize_features(values, self.stats, in_place=True)
+
+    def read_split(self, split: str) -> dict:
+        """The whole split as one window dict in :meth:`index` order (for the caches).
+
+        Read chunk by chunk on the worker threads, like the streaming batches; memory is the
+        split's size.
+        """
+        rows, segments = self.index(split)
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="sonicsep-read") as pool:
+            return _finish_window(*self._submit_window(pool, rows, segments))
+
+
+def _finish_window(window: dict, futures: list[Future]) -> dict:
+    """``window`` once its reads are done (a read's exception is raised here)."""
+    for future in futures:
+        future.result()
+    return window
 
 
 def fixed_size_batches(windows: Iterable[dict], batch_size: int) -> Iterator[dict]:

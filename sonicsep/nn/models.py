@@ -11,12 +11,19 @@ layer that maps it to genre logits, so that
 Spectrogram segments arrive as ``(batch, bands, time)``; the convolutional models add the
 channel axis themselves (NHWC). ``mask`` (``(batch,)``, 1 for real rows) keeps the padding rows
 of an epoch's last batch out of batch-norm statistics.
+
+Mixed precision: ``dtype`` (``float32`` or ``bfloat16``) is the computation dtype of every
+layer. Parameters and batch-norm statistics stay float32 (Flax's ``param_dtype``; BatchNorm
+reduces in float32 whatever ``dtype``), and the classifiers return float32 logits, so the loss
+and everything after it is float32. Weights are the same arrays in either dtype: a model
+trained in one runs, resumes or transfers in the other.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -40,11 +47,13 @@ class MLPBackbone(nn.Module):
     """Dense ReLU layers on a summary vector (the study's 64-32-16)."""
 
     hidden: Sequence[int] = (64, 32, 16)
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x, *, train: bool = False, mask=None):
+        x = x.astype(self.dtype)
         for width in self.hidden:
-            x = nn.relu(nn.Dense(width)(x))
+            x = nn.relu(nn.Dense(width, dtype=self.dtype)(x))
         return x
 
 
@@ -58,18 +67,19 @@ class CNNBackbone(nn.Module):
     features: Sequence[int] = (32, 32, 32)
     kernels: Sequence[int] = (3, 3, 2)
     dense: int = 64
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x, *, train: bool = False, mask=None):
-        x = x[..., None]
+        x = x[..., None].astype(self.dtype)
         for width, k in zip(self.features, self.kernels, strict=True):
-            x = nn.relu(nn.Conv(width, (k, k), padding="SAME")(x))
+            x = nn.relu(nn.Conv(width, (k, k), padding="SAME", dtype=self.dtype)(x))
             x = nn.max_pool(x, (k, k), strides=(2, 2), padding="SAME")
-            x = nn.BatchNorm(use_running_average=not train, momentum=0.9)(
+            x = nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype)(
                 x, mask=_bn_mask(mask, x)
             )
         x = x.reshape((x.shape[0], -1))
-        return nn.relu(nn.Dense(self.dense)(x))
+        return nn.relu(nn.Dense(self.dense, dtype=self.dtype)(x))
 
 
 def spectrogram_to_image(x, size: int):
@@ -143,15 +153,18 @@ class ResNetBackbone(nn.Module):
     width: int = 64
     bottleneck: bool = True
     image_size: int = 224
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x, *, train: bool = False, mask=None):
-        conv = functools.partial(nn.Conv, use_bias=False)
+        conv = functools.partial(nn.Conv, use_bias=False, dtype=self.dtype)
         norm = functools.partial(
-            nn.BatchNorm, use_running_average=not train, momentum=0.9, epsilon=1e-5
+            nn.BatchNorm, use_running_average=not train, momentum=0.9, epsilon=1e-5,
+            dtype=self.dtype,
         )
         block = BottleneckResNetBlock if self.bottleneck else ResNetBlock
-        x = spectrogram_to_image(x, self.image_size)
+        # The per-image scaling runs in float32 (min/max of dB values), the network in dtype.
+        x = spectrogram_to_image(x.astype(jnp.float32), self.image_size).astype(self.dtype)
         x = conv(self.width, (7, 7), (2, 2), padding=[(3, 3), (3, 3)], name="conv_init")(x)
         x = nn.relu(norm(name="bn_init")(x, mask=_bn_mask(mask, x)))
         x = nn.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
@@ -173,9 +186,10 @@ class Classifier(nn.Module):
     n_classes: int
     dropout: float = 0.0
     freeze_backbone: bool = False
+    dtype: Any = jnp.float32
 
     def setup(self):
-        self.head = nn.Dense(self.n_classes)
+        self.head = nn.Dense(self.n_classes, dtype=self.dtype)
         self.drop = nn.Dropout(self.dropout)
 
     def embed(self, x, *, train: bool = False, mask=None):
@@ -185,7 +199,7 @@ class Classifier(nn.Module):
 
     def __call__(self, x, *, train: bool = False, mask=None):
         z = self.embed(x, train=train, mask=mask)
-        return self.head(self.drop(z, deterministic=not train))
+        return self.head(self.drop(z, deterministic=not train)).astype(jnp.float32)
 
 
 class FusionClassifier(nn.Module):
@@ -200,9 +214,10 @@ class FusionClassifier(nn.Module):
     n_classes: int
     dropout: float = 0.3
     freeze_backbone: bool = False
+    dtype: Any = jnp.float32
 
     def setup(self):
-        self.head = nn.Dense(self.n_classes)
+        self.head = nn.Dense(self.n_classes, dtype=self.dtype)
         self.drop = nn.Dropout(self.dropout)
 
     def _cnn(self, x, train, mask):
@@ -211,40 +226,46 @@ class FusionClassifier(nn.Module):
         return self.backbone(x, train=train, mask=mask)
 
     def embed(self, x, echonest, echonest_mask, *, train: bool = False, mask=None):
-        e = self._cnn(x, train, mask)
+        e = self._cnn(x, train, mask).astype(jnp.float32)
         return jnp.concatenate([e, echonest * echonest_mask, echonest_mask], axis=-1)
 
     def __call__(self, x, echonest, echonest_mask, *, train: bool = False, mask=None):
-        e = self.drop(self._cnn(x, train, mask), deterministic=not train)
-        return self.head(jnp.concatenate([e, echonest * echonest_mask, echonest_mask], axis=-1))
+        e = self.drop(self._cnn(x, train, mask), deterministic=not train).astype(jnp.float32)
+        fused = jnp.concatenate([e, echonest * echonest_mask, echonest_mask], axis=-1)
+        return self.head(fused).astype(jnp.float32)
 
 
-def _mlp(config: ModelConfig, n_classes: int, freeze_backbone: bool) -> nn.Module:
-    return Classifier(MLPBackbone(hidden=config.mlp_hidden), n_classes, 0.0, freeze_backbone)
+def _mlp(config: ModelConfig, n_classes: int, freeze_backbone: bool, dtype) -> nn.Module:
+    backbone = MLPBackbone(hidden=config.mlp_hidden, dtype=dtype)
+    return Classifier(backbone, n_classes, 0.0, freeze_backbone, dtype)
 
 
-def _cnn_backbone(config: ModelConfig) -> CNNBackbone:
+def _cnn_backbone(config: ModelConfig, dtype) -> CNNBackbone:
     return CNNBackbone(
-        features=config.cnn_features, kernels=config.cnn_kernels, dense=config.cnn_dense
+        features=config.cnn_features, kernels=config.cnn_kernels, dense=config.cnn_dense,
+        dtype=dtype,
     )
 
 
-def _cnn(config: ModelConfig, n_classes: int, freeze_backbone: bool) -> nn.Module:
-    return Classifier(_cnn_backbone(config), n_classes, config.dropout, freeze_backbone)
+def _cnn(config: ModelConfig, n_classes: int, freeze_backbone: bool, dtype) -> nn.Module:
+    backbone = _cnn_backbone(config, dtype)
+    return Classifier(backbone, n_classes, config.dropout, freeze_backbone, dtype)
 
 
-def _fusion(config: ModelConfig, n_classes: int, freeze_backbone: bool) -> nn.Module:
-    return FusionClassifier(_cnn_backbone(config), n_classes, config.dropout, freeze_backbone)
+def _fusion(config: ModelConfig, n_classes: int, freeze_backbone: bool, dtype) -> nn.Module:
+    backbone = _cnn_backbone(config, dtype)
+    return FusionClassifier(backbone, n_classes, config.dropout, freeze_backbone, dtype)
 
 
-def _resnet50(config: ModelConfig, n_classes: int, freeze_backbone: bool) -> nn.Module:
+def _resnet50(config: ModelConfig, n_classes: int, freeze_backbone: bool, dtype) -> nn.Module:
     backbone = ResNetBackbone(
         stages=config.resnet_stages,
         width=config.resnet_width,
         bottleneck=config.resnet_bottleneck,
         image_size=config.image_size,
+        dtype=dtype,
     )
-    return Classifier(backbone, n_classes, 0.0, freeze_backbone)
+    return Classifier(backbone, n_classes, 0.0, freeze_backbone, dtype)
 
 
 # The model table: ModelConfig.kind -> builder. Adding a model is one entry here (and its name
@@ -255,10 +276,11 @@ if tuple(MODELS) != MODEL_KINDS:
 
 
 def create_model(
-    config: ModelConfig, n_classes: int, *, freeze_backbone: bool = False
+    config: ModelConfig, n_classes: int, *, freeze_backbone: bool = False, dtype: str = "float32"
 ) -> nn.Module:
-    """The network ``config`` describes, with a ``n_classes``-way head."""
-    return MODELS[config.kind](config, n_classes, freeze_backbone)
+    """The network ``config`` describes, with a ``n_classes``-way head, computing in ``dtype``
+    (``float32`` or ``bfloat16``; parameters are float32 either way)."""
+    return MODELS[config.kind](config, n_classes, freeze_backbone, jnp.dtype(dtype))
 
 
 def model_inputs(config: ModelConfig, batch: dict) -> tuple:

@@ -10,6 +10,11 @@ Data parallelism: a 1-D ``data`` mesh over every device; the state is replicated
 split along its first axis, and XLA inserts the gradient and batch-norm all-reduces. The same
 code runs on one CPU, one GPU or many (batch size must divide by the device count).
 
+Inputs come from :class:`sonicsep.nn.cache.Batches`: cached on the devices, cached in host
+memory, or streamed from the store (``TrainConfig.cache``), the same batches in each mode.
+``TrainConfig.dtype`` ``bfloat16`` computes activations in bfloat16 (mixed precision, see
+:mod:`sonicsep.nn.models`).
+
 Resumability: after every epoch the state, the best-so-far variables and the early-stopping
 progress are checkpointed with Orbax. Data order depends only on (seed, epoch) and dropout keys
 on (seed, step), so a killed run rerun with the same command ends with the same parameters as
@@ -48,6 +53,7 @@ from jax.sharding import PartitionSpec as P
 
 from sonicsep import metrics
 from sonicsep.errors import ParameterError, StoreError
+from sonicsep.nn.cache import Batches, cache_bytes, choose_cache
 from sonicsep.nn.checkpoints import (
     METRICS_FILE,
     Progress,
@@ -64,8 +70,6 @@ from sonicsep.nn.models import create_model, model_inputs
 from sonicsep.nn.trained import export_model, load_backbone, with_backbone
 from sonicsep.plots import confusion_matrix_png, training_curve_png
 from sonicsep.store import FeatureStore
-
-DEVICE_KEYS = ("x", "label", "echonest", "echonest_mask", "weight")
 
 
 class TrainState(train_state.TrainState):
@@ -196,11 +200,6 @@ def create_train_state(
     )
 
 
-def to_devices(batch: dict, sharding: NamedSharding) -> dict:
-    """The model's part of a host batch, split along the batch axis over the mesh."""
-    return {k: jax.device_put(batch[k], sharding) for k in DEVICE_KEYS}
-
-
 def _counted(fn: Callable, counts: collections.Counter, name: str) -> Callable:
     """``fn`` counting its traces: jit traces once per compilation, so this counts compiles."""
 
@@ -255,25 +254,24 @@ def split_metrics(
     return {"loss": float(losses.mean()), **metrics.split_scores(probs, labels, tracks)}
 
 
-def evaluate(eval_fn, state, pipeline: InputPipeline, split: str, sharding) -> dict | None:
+def evaluate(eval_fn, state, batches: Batches, split: str) -> dict | None:
     """Scores of ``state`` on a whole split (None when the split is empty)."""
+    pipeline = batches.pipeline
     if pipeline.n_segments(split) == 0:
         return None
-    device_out, host = [], []
-    for batch in pipeline.epoch(split):
-        device_out.append(eval_fn(state, to_devices(batch, sharding)))
-        host.append((batch["label"], batch["track"], batch["weight"]))
+    device_out = [eval_fn(state, batch) for batch in batches.epoch(split)]
     probs, losses = (np.concatenate(p) for p in zip(*jax.device_get(device_out), strict=True))
-    labels, tracks, weight = (np.concatenate(p) for p in zip(*host, strict=True))
-    real = weight > 0
-    return split_metrics(probs[real], losses[real], labels[real], tracks[real])
+    # Evaluation is in index order, padding last: the real rows are the first n.
+    rows, _ = pipeline.index(split)
+    n = len(rows)
+    return split_metrics(probs[:n], losses[:n], pipeline.labels[rows], rows)
 
 
-def train_epoch(train_fn, state, pipeline: InputPipeline, epoch: int, sharding, dropout_key):
+def train_epoch(train_fn, state, batches: Batches, epoch: int, dropout_key):
     """One shuffled pass over the training split: (state, mean loss, accuracy)."""
     sums = []
-    for batch in pipeline.epoch("train", epoch, shuffle=True):
-        state, step_sums = train_fn(state, to_devices(batch, sharding), dropout_key)
+    for batch in batches.epoch("train", epoch, shuffle=True):
+        state, step_sums = train_fn(state, batch, dropout_key)
         sums.append(step_sums)
     totals = {k: float(np.sum([s[k] for s in jax.device_get(sums)])) for k in sums[0]}
     return state, totals["loss_sum"] / totals["count"], totals["correct"] / totals["count"]
@@ -316,7 +314,7 @@ def fit(
     """
     workdir = Path(workdir)
     mesh = data_mesh()
-    replicated, data = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+    replicated = NamedSharding(mesh, P())
     if config.batch_size % mesh.size:
         raise ParameterError(
             f"invalid batch_size={config.batch_size}: must be a multiple of the {mesh.size} "
@@ -327,7 +325,9 @@ def fit(
         if pipeline.n_segments(split) == 0:
             raise StoreError(f"{store.url} has no valid {split} segments to train on")
     n_classes = len(store.genres)
-    model = create_model(config.model, n_classes, freeze_backbone=config.freeze_backbone)
+    model = create_model(
+        config.model, n_classes, freeze_backbone=config.freeze_backbone, dtype=config.dtype
+    )
     schedule = learning_rate_schedule(config, pipeline.steps("train"))
     init_key, dropout_key = jax.random.split(jax.random.key(config.seed))
     state = create_train_state(
@@ -355,15 +355,16 @@ def fit(
 
     compiles = collections.Counter()
     train_fn, eval_fn = jit_steps(config, mesh, compiles)
+    batches = run_batches(config, pipeline, mesh, compiles)
     dropout_key = jax.device_put(dropout_key, replicated)
     while not progress.done(config.epochs):
         epoch = progress.epoch + 1
         start = time.perf_counter()
         state, train_loss, train_accuracy = train_epoch(
-            train_fn, state, pipeline, epoch, data, dropout_key
+            train_fn, state, batches, epoch, dropout_key
         )
         train_seconds = time.perf_counter() - start
-        val = evaluate(eval_fn, state, pipeline, "val", data)
+        val = evaluate(eval_fn, state, batches, "val")
         row = {
             "epoch": epoch,
             "train_loss": train_loss,
@@ -383,13 +384,24 @@ def fit(
     manager.close()
 
     best_state = state.replace(**best)
-    results = {
-        split: evaluate(eval_fn, best_state, pipeline, split, data) for split in ("val", "test")
-    }
+    results = {split: evaluate(eval_fn, best_state, batches, split) for split in ("val", "test")}
     meta = model_meta(store, stats, input_map, progress, provenance)
     export_model(workdir, config=config, variables=best, meta=meta)
-    write_report(workdir, config, store.genres, progress, results, compiles, mesh.size)
+    write_report(
+        workdir, config, store.genres, progress, results, compiles, mesh.size, batches.mode
+    )
     return state
+
+
+def run_batches(config: TrainConfig, pipeline: InputPipeline, mesh, compiles) -> Batches:
+    """The run's batches from the cache mode ``config.cache`` resolves to on ``mesh``."""
+    need = cache_bytes(pipeline, config.dtype)
+    mode, _ = choose_cache(config.cache, need, list(mesh.devices.flat), config.cache_gib)
+
+    def count(fn):
+        return _counted(fn, compiles, "cache_gather")
+
+    return Batches(pipeline, mode, mesh, config.dtype, count=count)
 
 
 def model_meta(store, stats, input_map, progress, provenance) -> dict:
@@ -407,7 +419,9 @@ def model_meta(store, stats, input_map, progress, provenance) -> dict:
     }
 
 
-def write_report(workdir, config, genres, progress, results, compiles, n_devices) -> dict:
+def write_report(
+    workdir, config, genres, progress, results, compiles, n_devices, input_cache=None
+) -> dict:
     """``metrics.json``, the training curve and the track-level confusion matrix PNGs."""
     report = {
         "model": config.model.kind,
@@ -418,6 +432,8 @@ def write_report(workdir, config, genres, progress, results, compiles, n_devices
         "stopped_early": progress.stopped_early,
         "devices": n_devices,
         "jit_compilations": dict(compiles),
+        "input_cache": input_cache,
+        "dtype": config.dtype,
         **results,
         "history": progress.history,
     }

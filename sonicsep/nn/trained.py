@@ -142,10 +142,11 @@ class TrainedModel:
     segments [shape=(n, bands, time)], or summary vectors [shape=(n, n_summary)]) under
     ``feature_config``; this class applies the saved input map and normalisation, so callers
     never standardise anything. ``echonest`` [shape=(n, E)] is used by the fusion model; NaN or
-    None means absent.
+    None means absent. ``dtype`` is the computation dtype (default: the one the model was trained
+    in); the weights are float32 whatever the dtype, so either runs any model.
     """
 
-    def __init__(self, meta: dict, variables: dict):
+    def __init__(self, meta: dict, variables: dict, dtype: str | None = None):
         self.meta = meta
         self.model_config = ModelConfig(**meta["model"])
         self.feature: str = meta["feature"]
@@ -156,7 +157,8 @@ class TrainedModel:
         self.input_map = InputMap.from_dict(meta["input_map"]) if meta.get("input_map") else None
         self.batch_size = int(meta["train_config"]["batch_size"])
         self.variables = jax.device_put(variables)
-        self.model = create_model(self.model_config, len(self.genres))
+        self.dtype = dtype or meta["train_config"].get("dtype", "float32")
+        self.model = create_model(self.model_config, len(self.genres), dtype=self.dtype)
 
     @property
     def kind(self) -> str:
@@ -204,11 +206,16 @@ class TrainedModel:
 
     @functools.cached_property
     def _embedding(self):
-        return jax.jit(lambda v, *xs: self.model.apply(v, *xs, train=False, method="embed"))
+        return jax.jit(
+            lambda v, *xs: self.model.apply(v, *xs, train=False, method="embed").astype(
+                jnp.float32
+            )
+        )
 
 
-def load_trained(workdir: str | Path) -> TrainedModel:
-    """The model a finished ``python -m sonicsep.train`` (or transfer) run left in ``workdir``."""
+def load_trained(workdir: str | Path, *, dtype: str | None = None) -> TrainedModel:
+    """The model a finished ``python -m sonicsep.train`` (or transfer) run left in ``workdir``,
+    computing in ``dtype`` (default: its training dtype)."""
     folder = Path(workdir) / MODEL_DIR
     meta_path, variables_path = folder / META_FILE, folder / VARIABLES_FILE
     if not meta_path.exists() or not variables_path.exists():
@@ -226,4 +233,4 @@ def load_trained(workdir: str | Path) -> TrainedModel:
             f"{meta_path} has format {meta.get('format')!r}; this SonicSep reads format "
             f"{FORMAT_VERSION}: retrain the model"
         )
-    return TrainedModel(meta, read_variables(variables_path))
+    return TrainedModel(meta, read_variables(variables_path), dtype)
