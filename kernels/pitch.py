@@ -37,18 +37,15 @@ def _shift(frame, k, squared, rounded):
 
 @njit(cache=True, nogil=True, inline="always")
 def _is_peak(frame, ref, k, n_k, squared):
-    """librosa's ``localmax(S * (S > ref))`` at bin ``k``: strictly above its left neighbour,
-    at least its right one (the last bin: above its left one; bin 0 never)."""
+    """librosa's ``localmax(S * (S > ref))`` at bin ``0 < k``: strictly above its left
+    neighbour, at least its right one (the last bin: above its left one), after the bins at
+    or below ``ref`` are zeroed. For a bin above ``ref`` (> 0) a zeroed neighbour is below
+    it either way, so the zeroing drops out: no branch on the neighbours, which vectorises."""
     value = _at(frame, k, squared)
-    if k == 0 or value <= ref:
-        return False
-    left = _at(frame, k - 1, squared)
-    left = left if left > ref else 0.0
+    above_left = (value > ref) & (value > _at(frame, k - 1, squared))
     if k == n_k - 1:
-        return value > left
-    right = _at(frame, k + 1, squared)
-    right = right if right > ref else 0.0
-    return value > left and value >= right
+        return above_left
+    return above_left & (value >= _at(frame, k + 1, squared))
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -59,7 +56,7 @@ def _frame_peaks(frame, squared, ref, lo, hi, half, sr, n_fft, rounded, bins, pi
     every bin, then picks)."""
     n_k = frame.shape[0]
     end = start
-    for k in range(lo, hi):
+    for k in range(max(lo, 1), hi):  # bin 0 is never a peak (librosa's stencil edge)
         if not _is_peak(frame, ref, k, n_k, squared):
             continue
         bins[end] = k

@@ -142,7 +142,9 @@ def _threshold(threshold) -> float:
 
 def _reference(spec: np.ndarray, lead, threshold, ref) -> np.ndarray:
     """Per-frame threshold ``(b, t)`` in float64, from librosa's expressions and dtypes."""
-    n_b, n_t, _ = spec.shape
+    n_b, n_t, n_k = spec.shape
+    if ref is None and n_t and n_k:  # librosa's np.max over bins: exact, so taken along rows
+        return (threshold * spec.max(axis=-1)).astype(np.float64)
     if ref is None:
         ref = np.max
     if callable(ref):
