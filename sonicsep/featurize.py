@@ -197,12 +197,35 @@ def _client(workers: int, scheduler: str | None) -> Iterator:
             yield client
         return
     spawn = {**WORKER_ENV, **_closing_quietly(dask.config.get("logging", {}))}
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": spawn}), deaf_to_ctrl_c():
+    with (
+        dask.config.set({"distributed.nanny.pre-spawn-environ": spawn}),
+        deaf_to_ctrl_c(),
+        _semaphore_leaks_unreported(),
+    ):
         cluster = LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
         )
     with cluster, Client(cluster) as client, _quiet_when_interrupted():
         yield client
+
+
+@contextlib.contextmanager
+def _semaphore_leaks_unreported() -> Iterator[None]:
+    """Start multiprocessing's resource tracker (if the cluster starts it) with its leak report
+    off. A worker killed mid-shard on Ctrl-C (after Dask's close timeout) leaves its nanny's
+    queue semaphores behind; the tracker cleans them up anyway and would print a UserWarning
+    saying so after the run's own last line. The variable is set only while the cluster
+    starts, which is when the tracker process is spawned and reads it."""
+    leak_report = "ignore::UserWarning:multiprocessing.resource_tracker"
+    previous = os.environ.get("PYTHONWARNINGS")
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, (previous, leak_report)))
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["PYTHONWARNINGS"]
+        else:
+            os.environ["PYTHONWARNINGS"] = previous
 
 
 @contextlib.contextmanager
