@@ -127,15 +127,18 @@ class SplitCache:
 
     @classmethod
     def load(cls, pipeline: InputPipeline, dtype: str) -> SplitCache:
-        parts, offsets, sizes, start = [], {}, {}, 0
-        for split in SPLITS:
-            window = pipeline.read_split(split)
-            window["x"] = window["x"].astype(cache_dtype(dtype), copy=False)
-            parts.append(window)
-            offsets[split], sizes[split] = start, len(window["weight"])
-            start += sizes[split]
-        arrays = {k: np.concatenate([p[k] for p in parts]) for k in DEVICE_KEYS}
-        return cls(arrays, offsets, sizes)
+        """Read the three splits into one preallocated ``x`` of the cache dtype (host memory
+        peaks at the cache's size, plus one chunk per reader thread)."""
+        sizes = {split: pipeline.n_segments(split) for split in SPLITS}
+        starts = np.cumsum([0, *sizes.values()])
+        offsets = dict(zip(SPLITS, starts[:-1].tolist(), strict=True))
+        x = np.empty((int(starts[-1]), *pipeline.input_shape), cache_dtype(dtype))
+        parts = [
+            pipeline.read_split(split, x[offsets[split] : offsets[split] + sizes[split]])
+            for split in SPLITS
+        ]
+        arrays = {k: np.concatenate([p[k] for p in parts]) for k in DEVICE_KEYS if k != "x"}
+        return cls({"x": x, **arrays}, offsets, sizes)
 
     @property
     def n_rows(self) -> int:

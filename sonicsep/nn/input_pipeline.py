@@ -259,13 +259,15 @@ class InputPipeline:
         while pending:
             yield _finish_window(*pending.popleft())
 
-    def _submit_window(self, pool, rows, segments) -> tuple[dict, list[Future]]:
+    def _submit_window(self, pool, rows, segments, x=None) -> tuple[dict, list[Future]]:
         """Start reading the segments ``(rows[i], segments[i])`` into a new window dict.
 
         One task per stored chunk (found with :meth:`FeatureStore.chunk_of`): it reads the
-        chunk's requested segments, maps and normalises them, and scatters them to their rows.
+        chunk's requested segments, maps and normalises them, and scatters them to their rows
+        of ``x`` (default: a new float32 array; any dtype numpy casts float32 to).
         """
-        x = np.empty((len(rows), *self.input_shape), np.float32)
+        if x is None:
+            x = np.empty((len(rows), *self.input_shape), np.float32)
         chunks = self.store.chunk_of(self.array_name, rows)
         by_chunk = np.argsort(chunks, kind="stable")
         starts = np.flatnonzero(np.diff(chunks[by_chunk])) + 1
@@ -293,15 +295,16 @@ class InputPipeline:
                 values = self.input_map(values)
             x[picks[got]] = normalize_features(values, self.stats, in_place=True)
 
-    def read_split(self, split: str) -> dict:
+    def read_split(self, split: str, x: np.ndarray | None = None) -> dict:
         """The whole split as one window dict in :meth:`index` order (for the caches).
 
-        Read chunk by chunk on the worker threads, like the streaming batches; memory is the
-        split's size.
+        Read chunk by chunk on the worker threads, like the streaming batches, each chunk's
+        segments written into ``x`` [shape=(n_segments, *input_shape)] (default: a new float32
+        array), so a bfloat16 cache is never held in float32 whole.
         """
         rows, segments = self.index(split)
         with ThreadPoolExecutor(self.workers, thread_name_prefix="sonicsep-read") as pool:
-            return _finish_window(*self._submit_window(pool, rows, segments))
+            return _finish_window(*self._submit_window(pool, rows, segments, x))
 
 
 def _finish_window(window: dict, futures: list[Future]) -> dict:
