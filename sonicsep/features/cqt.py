@@ -166,6 +166,14 @@ def _check_norm(norm):
     return float(norm)
 
 
+def _as_dtype(dtype) -> np.dtype | None:
+    """``np.dtype(dtype)``, or None for anything that names no dtype."""
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        return None
+
+
 def _check_cqt_args(
     y,
     sr,
@@ -212,7 +220,7 @@ def _check_cqt_args(
         _fail("res_type", res_type, f"must be one of {SOXR_RES_TYPES} (soxr's qualities)")
     if dtype is None:
         dtype = fft_kernels.complex_dtype(y.dtype)
-    elif np.dtype(dtype) not in _COMPLEX:
+    elif _as_dtype(dtype) not in _COMPLEX:
         _fail("dtype", dtype, "must be complex64, complex128 or None")
     return (
         y,
