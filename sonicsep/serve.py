@@ -12,7 +12,8 @@ entry points a user would run (``python -m sonicsep.featurize``, then
 with ``--store`` needs a ``--model`` too: training one on a real dataset is a job of its own.
 
 Exit codes: 0 the server was stopped (SIGTERM), 2 usage error (no such store or model, bad
-option), 3 the demo store or model could not be built, 130 interrupted (Ctrl-C).
+option, an address it cannot listen on), 3 the demo store or model could not be built, 130
+interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"address to listen on (default: {DEFAULT_HOST}, this machine only)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT,
                    help=f"port (default: {DEFAULT_PORT})")
-    p.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB,
+    p.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB, metavar="MB",
                    help=f"largest upload accepted, in MB (default: {DEFAULT_MAX_UPLOAD_MB})")
     p.add_argument("-k", type=int, default=DEFAULT_K,
                    help=f"similar tracks shown (default: {DEFAULT_K})")

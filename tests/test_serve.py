@@ -294,6 +294,8 @@ def test_a_tracks_audio_is_its_file(client, store):
     response = client.get(f"/api/tracks/{track_id}/audio")
     assert response.status_code == 200 and response.content == Path(path).read_bytes()
     assert response.headers["content-type"].startswith("audio/")
+    part = client.get(f"/api/tracks/{track_id}/audio", headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.content == Path(path).read_bytes()[100:200]
 
 
 @pytest.mark.parametrize("attempt", [
