@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from sonicsep import audio
 from sonicsep.errors import ParameterError
+from sonicsep.features import cqt as cqt_module
 from sonicsep.features import filters
 from sonicsep.features.chroma import chroma_cens, chroma_cqt, tonnetz
 from sonicsep.features.cqt import cqt
@@ -162,6 +163,27 @@ def test_cqt_property(n_octaves, bins_per_octave, bins_off, hop_factor, fmin, se
     y = (0.1 * rng.standard_normal(SR // 2) + 0.5 * tones([fmin * 3.3], 0.5)).astype(np.float32)
     kwargs = dict(sr=SR, n_bins=n_bins, bins_per_octave=bins_per_octave, hop_length=hop_length)
     assert_close(cqt(y, fmin=fmin, **kwargs), librosa.cqt(y, fmin=fmin, **kwargs), np.float32)
+
+
+def test_plan_cache_is_bounded_by_bytes():
+    # Plans for new tunings are built once, reused, and the least recently used go first.
+    cache = cqt_module._PlanCache(max_bytes=3 * 168 * 1024)
+    built = []
+
+    def build(*key):
+        built.append(key)
+        return cqt_module._build_plan(*key)
+
+    keys = [
+        (SR, 512, 32.7 * (1 + 0.001 * i), 84, 12, 1.0, 1.0, 0.01, "hann", True, "<c8")
+        for i in range(4)
+    ]
+    plans = [cache.get(key, build) for key in keys[:3]]
+    assert cache.get(keys[0], build) is plans[0] and len(built) == 3
+    cache.get(keys[3], build)  # over budget: keys[1], the least recently used, is dropped
+    assert cache.get(keys[0], build) is plans[0] and len(built) == 4
+    cache.get(keys[1], build)
+    assert len(built) == 5
 
 
 # --------------------------------------------------------------------------- errors

@@ -15,8 +15,10 @@ the last octave. What remains is mostly soxr, which librosa's samples require.
 
 from __future__ import annotations
 
-import functools
+import inspect
+import threading
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,8 +72,47 @@ def _early_downsample_count(nyquist, filter_cutoff, hop_length, n_octaves) -> in
     return min(count1, max(0, num_twos - n_octaves + 1))
 
 
-@functools.lru_cache(maxsize=16)
-def _cqt_plan(
+def _plan_bytes(plan: _CqtPlan) -> int:
+    return sum(
+        a.nbytes for octave in plan.octaves for a in octave.kernels if isinstance(a, np.ndarray)
+    )
+
+
+class _PlanCache:
+    """Least-recently-used plans, bounded by the bytes of their kernels rather than a count:
+    with ``tuning=None`` every track of a dataset may have its own tuning (librosa's estimate
+    is a multiple of 0.01 bin), hence its own plan, and a default complex64 plan (168 KiB)
+    is far smaller than chroma_cqt's 36-bins-per-octave one (2 MiB). 128 MiB holds 64 of
+    those, or every tuning's default plan."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._plans: OrderedDict = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key, build):
+        with self._lock:
+            plan = self._plans.get(key)
+            if plan is not None:
+                self._plans.move_to_end(key)
+                return plan
+        plan = build(*key)  # outside the lock: two threads may build the same plan once each
+        size = _plan_bytes(plan)
+        with self._lock:
+            if key not in self._plans:
+                self._plans[key] = plan
+                self._bytes += size
+            while self._bytes > self.max_bytes and len(self._plans) > 1:
+                _, old = self._plans.popitem(last=False)
+                self._bytes -= _plan_bytes(old)
+        return plan
+
+
+_PLANS = _PlanCache(max_bytes=128 << 20)
+
+
+def _build_plan(
     sr,
     hop_length,
     fmin,
@@ -138,6 +179,10 @@ def _cqt_plan(
     return _CqtPlan(early_factor, tuple(octaves))
 
 
+# _build_plan's parameters, in order: the plan cache's key.
+_PLAN_PARAMETERS = tuple(inspect.signature(_build_plan).parameters)
+
+
 def _resample(signals: np.ndarray, factor: int, res_type: str) -> np.ndarray:
     """``librosa.resample(signals, orig_sr=factor, target_sr=1, res_type=res_type,
     scale=True)``: soxr row by row, fixed to ``ceil(n / factor)`` samples, scaled by
@@ -174,70 +219,52 @@ def _as_dtype(dtype) -> np.dtype | None:
         return None
 
 
-def _check_cqt_args(
-    y,
-    sr,
-    hop_length,
-    fmin,
-    n_bins,
-    bins_per_octave,
-    tuning,
-    filter_scale,
-    norm,
-    sparsity,
-    window,
-    pad_mode,
-    res_type,
-    dtype,
-):
-    y = _audio(y)
-    sr = _positive_number(sr, "sr")
-    hop_length = _positive_int(hop_length, "hop_length")
-    fmin = cqt_kernels.C1_HZ if fmin is None else _positive_number(fmin, "fmin")
+def _checked_cqt_args(args: dict) -> dict:
+    """:func:`cqt`'s arguments, validated and normalised (window by its canonical name,
+    fmin None as C1, dtype resolved), as a new dict."""
+    args = dict(args)
+    y = args["y"] = _audio(args["y"])
+    sr = args["sr"] = _positive_number(args["sr"], "sr")
+    args["hop_length"] = _positive_int(args["hop_length"], "hop_length")
+    fmin = args["fmin"]
+    fmin = args["fmin"] = cqt_kernels.C1_HZ if fmin is None else _positive_number(fmin, "fmin")
     if fmin >= sr / 2:
         _fail("fmin", fmin, f"must be below the Nyquist frequency sr/2 = {sr / 2} Hz")
-    n_bins = _positive_int(n_bins, "n_bins")
-    bins_per_octave = _positive_int(bins_per_octave, "bins_per_octave")
+    args["n_bins"] = _positive_int(args["n_bins"], "n_bins")
+    args["bins_per_octave"] = _positive_int(args["bins_per_octave"], "bins_per_octave")
+    tuning = args["tuning"]
     if tuning is not None and not np.isfinite(tuning):
         _fail("tuning", tuning, "must be a finite number of bins, or None to estimate it")
-    filter_scale = _positive_number(filter_scale, "filter_scale")
-    norm = _check_norm(norm)
-    if not isinstance(sparsity, (int, float, np.integer, np.floating)) or not (0.0 <= sparsity < 1):
+    args["filter_scale"] = _positive_number(args["filter_scale"], "filter_scale")
+    args["norm"] = _check_norm(args["norm"])
+    sparsity = args["sparsity"]
+    if not isinstance(sparsity, (int, float, np.integer, np.floating)) or not 0 <= sparsity < 1:
         _fail("sparsity", sparsity, "must be in [0, 1)")
-    if windows.canonical_window_name(window) is None:
-        _fail("window", window, f"unsupported; use one of {windows.WINDOW_NAMES}")
-    if pad_mode not in framing.PAD_MODES:
-        _fail("pad_mode", pad_mode, f"must be one of {tuple(framing.PAD_MODES)}")
-    if res_type is None:
+    args["sparsity"] = float(sparsity)
+    window = windows.canonical_window_name(args["window"])
+    if window is None:
+        _fail("window", args["window"], f"unsupported; use one of {windows.WINDOW_NAMES}")
+    args["window"] = window
+    args["scale"] = bool(args["scale"])
+    if args["pad_mode"] not in framing.PAD_MODES:
+        _fail("pad_mode", args["pad_mode"], f"must be one of {tuple(framing.PAD_MODES)}")
+    if args["res_type"] is None:
         warnings.warn(
             "Support for VQT with res_type=None is deprecated in librosa 0.10\n"
             "and will be removed in version 1.0.",
             category=FutureWarning,
             stacklevel=3,
         )
-        res_type = "soxr_hq"
-    if res_type not in SOXR_RES_TYPES:
-        _fail("res_type", res_type, f"must be one of {SOXR_RES_TYPES} (soxr's qualities)")
+        args["res_type"] = "soxr_hq"
+    if args["res_type"] not in SOXR_RES_TYPES:
+        _fail("res_type", args["res_type"], f"must be one of {SOXR_RES_TYPES} (soxr's qualities)")
+    dtype = args["dtype"]
     if dtype is None:
         dtype = fft_kernels.complex_dtype(y.dtype)
     elif _as_dtype(dtype) not in _COMPLEX:
         _fail("dtype", dtype, "must be complex64, complex128 or None")
-    return (
-        y,
-        sr,
-        hop_length,
-        float(fmin),
-        n_bins,
-        bins_per_octave,
-        tuning,
-        filter_scale,
-        norm,
-        float(sparsity),
-        windows.canonical_window_name(window),
-        pad_mode,
-        res_type,
-        np.dtype(dtype),
-    )
+    args["dtype"] = np.dtype(dtype).str
+    return args
 
 
 def cqt(
@@ -315,53 +342,15 @@ def cqt(
         length only warns (``n_fft=... is too large for input signal of length=...``), as
         librosa does.
     """
-    (
-        y,
-        sr,
-        hop_length,
-        fmin,
-        n_bins,
-        bins_per_octave,
-        tuning,
-        filter_scale,
-        norm,
-        sparsity,
-        window,
-        pad_mode,
-        res_type,
-        dtype,
-    ) = _check_cqt_args(
-        y,
-        sr,
-        hop_length,
-        fmin,
-        n_bins,
-        bins_per_octave,
-        tuning,
-        filter_scale,
-        norm,
-        sparsity,
-        window,
-        pad_mode,
-        res_type,
-        dtype,
-    )
-    if tuning is None:
-        tuning = estimate_tuning(y=y, sr=sr, bins_per_octave=bins_per_octave)
-    fmin = fmin * 2.0 ** (tuning / bins_per_octave)
-    plan = _cqt_plan(
-        sr,
-        hop_length,
-        fmin,
-        n_bins,
-        bins_per_octave,
-        filter_scale,
-        norm,
-        sparsity,
-        window,
-        bool(scale),
-        dtype.str,
-    )
+    args = _checked_cqt_args(locals())
+    y = args["y"]
+    if args["tuning"] is None:
+        args["tuning"] = estimate_tuning(
+            y=y, sr=args["sr"], bins_per_octave=args["bins_per_octave"]
+        )
+    args["fmin"] *= 2.0 ** (args["tuning"] / args["bins_per_octave"])
+    plan = _PLANS.get(tuple(args[name] for name in _PLAN_PARAMETERS), _build_plan)
+    scale, pad_mode, res_type = args["scale"], args["pad_mode"], args["res_type"]
     signals, lead = _batch(np.ascontiguousarray(y), 1)
     if plan.early_factor > 1:
         if signals.shape[-1] < plan.early_factor:
@@ -375,7 +364,8 @@ def cqt(
         signals = _resample(signals, plan.early_factor, res_type)
         if not scale:
             signals *= np.sqrt(plan.early_factor)
-    out = np.empty((signals.shape[0], _n_columns(signals.shape[-1], plan), n_bins), dtype)
+    n_columns = _n_columns(signals.shape[-1], plan)
+    out = np.empty((signals.shape[0], n_columns, args["n_bins"]), args["dtype"])
     for i, octave in enumerate(plan.octaves):
         if octave.n_fft > signals.shape[-1]:
             warnings.warn(
