@@ -152,8 +152,17 @@ def sparsify_rows(x: np.ndarray, quantile: float):
     return indptr, cols.astype(np.int64), x[rows, cols]
 
 
-def filter_fft_basis(freqs, alpha, sr, filter_scale, norm, sparsity, window, dtype):
+def filter_fft_basis(
+    freqs, alpha, sr, filter_scale, norm, sparsity, window, dtype, octave_filters=None
+):
     """One octave's sparse FFT-domain basis (``librosa.core.constantq.__vqt_filter_fft``).
+
+    ``octave_filters``, a dict shared by the octaves of one transform, memoises the wavelet
+    filters: an octave down, frequencies and rate are both halved, exactly, so every
+    elementwise step of :func:`wavelet_filters` gives the same bits, and the filters (not
+    their lengths' last bits, which go into the scaling below) repeat. The key is the
+    filters' integer spans and the frequencies and rate scaled back to the top octave's,
+    which determine them.
 
     Returns
     -------
@@ -166,7 +175,18 @@ def filter_fft_basis(freqs, alpha, sr, filter_scale, norm, sparsity, window, dty
         The filters' lengths at ``sr``.
     """
     lengths, _ = wavelet_lengths(freqs, sr, window, filter_scale, 0, alpha)
-    basis = wavelet_filters(freqs, lengths, sr, window, norm, True, np.complex64)
+    if octave_filters is None:
+        basis = wavelet_filters(freqs, lengths, sr, window, norm, True, np.complex64)
+    else:
+        spans = np.stack([np.floor(-lengths / 2), np.floor(lengths / 2)])
+        max_len = int(2.0 ** (np.ceil(np.log2(max(lengths)))))
+        to_top = octave_filters.setdefault("sr", sr) / sr  # a power of two
+        key = (spans.tobytes(), max_len, (freqs * to_top).tobytes(), window, norm)
+        if key not in octave_filters:
+            octave_filters[key] = wavelet_filters(
+                freqs, lengths, sr, window, norm, True, np.complex64
+            )
+        basis = octave_filters[key].copy()
     n_fft = basis.shape[1]
     basis *= lengths[:, np.newaxis] / float(n_fft)
     spectrum = fft_rows(basis)[:, : n_fft // 2 + 1]

@@ -146,6 +146,7 @@ def _build_plan(
     sr = sr / float(early_factor)
     lengths, _ = cqt_kernels.wavelet_lengths(freqs, sr, window, filter_scale, 0, alpha)
     octaves = []
+    octave_filters = {}  # wavelet filters repeat from octave to octave
     my_sr, my_hop = sr, hop_length
     for i in range(n_octaves):
         bin0 = max(0, n_bins - n_filters * (i + 1))
@@ -159,6 +160,7 @@ def _build_plan(
             sparsity,
             window,
             dtype,
+            octave_filters,
         )
         values *= np.sqrt(sr / my_sr)  # in the output dtype, as librosa scales its basis
         values = values.astype(np.complex128)
