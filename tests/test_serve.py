@@ -24,13 +24,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from fastapi.testclient import TestClient  # needs httpx2, in the dev extra
 from helpers import ONE_POINT_GRIDS, make_demo_store, track_path
 
 from sonicsep import benchmark, classical, predict, serve, similar, webapp
 from sonicsep.store import DEFAULT_STORE
-
-pytest.importorskip("httpx", reason="FastAPI's TestClient needs httpx (the dev extra)")
-from fastapi.testclient import TestClient  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_UPLOAD_MB = 2  # a 30 s mono 16-bit clip at 22050 Hz is 1.3 MB
