@@ -362,8 +362,8 @@ FFT_ROUTE_WORK = 32768
 def octave_kernels(indptr, indices, values, n_fft, real_dtype) -> tuple:
     """What :func:`octave_response` needs for one octave's basis (values complex128, every
     scale factor applied): ``('frames', h_re, h_im)``, time-domain kernels in ``real_dtype``
-    (float32 for a complex64 result: sums of float32 products, 2.5x faster, within 2e-7 of
-    the result's peak of the float64 sums), or ``('fft', indptr, indices, values, n_fft)``
+    (float32 for a complex64 result: sums of float32 products, 2.5x faster; 2e-7 of the peak
+    from the float64 sums on 30 s of noise), or ``('fft', indptr, indices, values, n_fft)``
     for long filters."""
     work = (indptr.shape[0] - 1) * n_fft * np.dtype(real_dtype).itemsize // 8
     if work > FFT_ROUTE_WORK:
