@@ -13,6 +13,8 @@ Feature sets:
 ``mfcc``      the summary columns whose name starts with ``mfcc``
 ``mel``       per-band mean and variance over time of each segment's log-mel spectrogram
 ``echonest``  the Echonest ("Spotify") features, one sample per TRACK; tracks with NaN left out
+``fma``       FMA's 518 features of each whole file (stores featurized with ``--fma``), one
+              sample per TRACK
 """
 
 from __future__ import annotations
@@ -31,12 +33,13 @@ from sklearn.preprocessing import StandardScaler
 
 from sonicsep import __version__, metrics
 from sonicsep.errors import ModelError, ParameterError
+from sonicsep.features.fma import FMA_COLUMN_NAMES
 from sonicsep.store import SPLITS, FeatureStore
 
 SEED = 0
-FEATURE_SETS = ("summary", "mfcc", "mel", "echonest")
+FEATURE_SETS = ("summary", "mfcc", "mel", "echonest", "fma")
 # Feature sets that `predict` can recompute from audio; Echonest comes from metadata only.
-AUDIO_FEATURE_SETS = ("summary", "mfcc", "mel")
+AUDIO_FEATURE_SETS = ("summary", "mfcc", "mel", "fma")
 METHODS = ("knn", "svm", "random_forest", "xgboost", "mlp")
 # Below this many training tracks the results carry a warning that the figures are noisy.
 MIN_TRAIN_TRACKS = 50
@@ -222,6 +225,18 @@ def load_feature_set(store: FeatureStore, name: str) -> FeatureSet:
             track_split,
             "tracks without (complete) Echonest features",
         )
+    if name == "fma":
+        ok = np.flatnonzero(tracks["status"].to_numpy() == "ok")
+        return _finite(
+            name,
+            "track",
+            FMA_COLUMN_NAMES,
+            store.fma_features()[ok],
+            labels[ok],
+            ok,
+            track_split[ok],
+            "tracks with non-finite FMA features",
+        )
     if name == "mel":
         rows, segments = store.segment_index()
         return _finite(
@@ -264,6 +279,8 @@ def supported_feature_sets(store: FeatureStore) -> tuple[str, ...]:
         pass
     if store.echonest_names:
         supported.append("echonest")
+    if store.config.fma_features:
+        supported.append("fma")
     return tuple(supported)
 
 

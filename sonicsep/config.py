@@ -103,6 +103,9 @@ class FeatureConfig:
     dtype: str = "float32"
     features: tuple[str, ...] = GTZAN_FEATURES
     stats: tuple[str, ...] = GTZAN_STATS
+    # Also FMA's 518 per-track features (fma_metadata/features.csv) of each whole file at its
+    # native rate (sonicsep.features.fma); the store then gets its fma_features array.
+    fma_features: bool = False
 
     def __post_init__(self):
         # Lists arriving from JSON become tuples so the config stays hashable.
@@ -189,6 +192,7 @@ class FeatureConfig:
         )
         need(self.max_segments > 0, "max_segments", "must be > 0")
         need(self.dtype in ("float32", "float64"), "dtype", "must be 'float32' or 'float64'")
+        need(isinstance(self.fma_features, bool), "fma_features", "must be true or false")
         unknown = [f for f in self.features if f not in KNOWN_FEATURES]
         need(not unknown, "features", f"unknown {unknown}; known: {KNOWN_FEATURES}")
         unknown = [s for s in self.stats if s not in KNOWN_STATS]

@@ -419,6 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="give up when no worker is connected for this long; unfinished shards "
                    f"stay pending for a rerun (default: {DEFAULT_WORKER_TIMEOUT_S:g})")
     p.add_argument("--config", help="feature config JSON (FeatureConfig fields)")
+    p.add_argument("--fma", action="store_true",
+                   help="also compute FMA's 518 per-track features (fma_metadata/features.csv) "
+                   "of each whole file at its native rate, into the store's fma_features")
     p.add_argument("--limit", type=int, help="featurize only the first N tracks")
     p.add_argument("--overwrite", action="store_true", help="rebuild the store from scratch")
     p.add_argument("--retry-failed", action="store_true", help="retry tracks that failed before")
@@ -496,6 +499,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         config = FeatureConfig.from_file(args.config) if args.config else FeatureConfig()
+        if args.fma:
+            config = config.replace(fma_features=True)
         with _dataset_warnings_as_lines():
             dataset = load_dataset(args.dataset, **_dataset_kwargs(args))
         if args.limit is not None:

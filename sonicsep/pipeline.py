@@ -24,6 +24,7 @@ from sonicsep.audio import iter_segments
 from sonicsep.config import FeatureConfig
 from sonicsep.errors import ParameterError, SonicSepError
 from sonicsep.features import FeatureExtractor
+from sonicsep.features.fma import fma_features
 from sonicsep.store import FAILED, OK, FeatureStore, needs_work
 
 SEGMENT_BATCH = 32
@@ -36,26 +37,36 @@ def cached_extractor(config: FeatureConfig) -> FeatureExtractor:
 
 
 def featurize_track(path: str, config: FeatureConfig) -> dict[str, np.ndarray]:
-    """Features of every segment of one audio file: mel_db, mfcc and summary, one row a segment.
+    """Features of every segment of one audio file: mel_db, mfcc and summary, one row a segment;
+    with ``config.fma_features``, also ``fma_features``: FMA's 518 of the whole file.
 
     Segments stream from the decoder and are featurized SEGMENT_BATCH at a time, so memory is
-    bounded by the batch and the outputs, never by the length of the file. Raises
-    :class:`SonicSepError` (decode failure, or a file too short for one segment).
+    bounded by the batch and the outputs, never by the length of the file. FMA's features are
+    of the whole file at its native rate (as FMA computes them): that file is decoded once,
+    whole, and resampled for the segments. Raises :class:`SonicSepError` (decode failure, or a
+    file too short for one segment).
     """
     extractor = cached_extractor(config)
+    whole = None
     try:
+        if config.fma_features:
+            y, native_sr = audio.load(path, sr=None)
+            whole = {"fma_features": fma_features(y, sr=native_sr)}
+            segments = iter(audio.segment(audio.resample(y, native_sr, config.sr), config))
+        else:
+            segments = iter_segments(path, config)
         parts = [
             extractor.segment_features(np.stack(batch))
-            for batch in _batches(iter_segments(path, config), SEGMENT_BATCH)
+            for batch in _batches(segments, SEGMENT_BATCH)
         ]
     except ParameterError as exc:  # the audio broke the features (samples far outside [-1, 1])
         raise SonicSepError(f"{path}: {exc}") from exc
     if not parts:
         shortest = config.min_last_segment_fraction * config.segment_seconds
         raise SonicSepError(f"{path}: too short: no segment of at least {shortest:g} s of audio")
-    if len(parts) == 1:
-        return parts[0]
-    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    if len(parts) > 1:
+        parts = [{name: np.concatenate([p[name] for p in parts]) for name in parts[0]}]
+    return {**parts[0], **(whole or {})}
 
 
 def _batches(items: Iterator, size: int) -> Iterator[list]:
@@ -94,6 +105,8 @@ def featurize_shard(url: str, shard: int, retry_failed: bool = False) -> list[tu
         result.mask[i] = False
         result.n_segments[i] = 0
         result.warning[i] = ""
+        if result.fma_features is not None:
+            result.fma_features[i] = np.nan
         try:
             header = audio.info(str(path))
             features = featurize_track(str(path), config)
@@ -106,6 +119,8 @@ def featurize_shard(url: str, shard: int, retry_failed: bool = False) -> list[tu
             result.summary[i, :k] = features["summary"]
             result.mask[i, :k] = True
             result.n_segments[i] = k
+            if result.fma_features is not None:
+                result.fma_features[i] = features["fma_features"]
             result.duration[i], result.warning[i] = header.duration, header.warning
             result.status[i], result.error[i] = OK, ""
         attempted.append((str(track_id), int(result.status[i])))

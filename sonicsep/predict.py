@@ -76,10 +76,13 @@ def classical_inputs(
     """
     if model.feature_set == "mel":
         return lambda features: classical.mel_band_stats(features["mel_db"])
+    if model.feature_set == "fma":  # one sample per file: the whole file is one "segment"
+        return lambda features: features["fma_features"][np.newaxis]
     if model.feature_set not in classical.AUDIO_FEATURE_SETS:
         raise ModelError(
             f"the {model.method} model was trained on '{model.feature_set}' features, which "
-            "come from dataset metadata, not audio; use a model trained on summary, mfcc or mel"
+            "come from dataset metadata, not audio; use a model trained on "
+            f"{', '.join(classical.AUDIO_FEATURE_SETS)}"
         )
     position = {name: i for i, name in enumerate(summary_names)}
     missing = [c for c in model.columns if c not in position]

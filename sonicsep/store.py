@@ -22,8 +22,13 @@ Layout of a store (a Zarr v3 group, local path or fsspec URL)::
     mel_db           (track, segment, mel_band, time)  float32 log-mel spectrogram
     mfcc             (track, segment, mfcc_coef, time) float32
     summary          (track, segment, summary_feature) float32 per-segment summary vector
+    fma_features     (track, fma_feature)              float32 FMA's 518 features of the whole
+                                                               file at its native rate (only in
+                                                               stores whose config asks for them)
     summary_feature  (summary_feature,)                str    column names (coordinate)
     echonest_feature (echonest_feature,)               str    column names (coordinate)
+    fma_feature      (fma_feature,)                    str    'feature.statistics.number', in
+                                                              features.csv's column order
 
 A run holds the store's lease while it writes (:mod:`sonicsep.lease`): the Zarr group
 ``sonicsep_lease`` whose attributes name the holder (a group, so Zarr and xarray list it without a
@@ -57,6 +62,7 @@ from sonicsep import __version__
 from sonicsep.config import FeatureConfig
 from sonicsep.datasets.base import SPLITS
 from sonicsep.errors import StoreError
+from sonicsep.features.fma import FMA_COLUMN_NAMES, N_FMA, fma_frame
 from sonicsep.objects import object_path, read_object
 
 # 2: the warning array; duration is rewritten with each shard.
@@ -88,6 +94,8 @@ RESULT_ARRAYS = (
 )
 STRING_RESULTS = ("error", "warning")
 LABEL_ARRAYS = ("summary_feature", "echonest_feature")
+# Present where the store's config asks for FMA's per-track features.
+FMA_ARRAYS = ("fma_features", "fma_feature")
 
 # The lease group's metadata object; its attributes are the lease record (sonicsep.lease).
 LEASE_KEY = "sonicsep_lease/zarr.json"
@@ -111,6 +119,7 @@ class ShardResult:
     status: np.ndarray  # (n,)
     error: np.ndarray  # (n,) str
     warning: np.ndarray  # (n,) str
+    fma_features: np.ndarray | None = None  # (n, 518) where the config asks for them
 
     @classmethod
     def empty(
@@ -129,6 +138,8 @@ class ShardResult:
             status=np.full(n_tracks, PENDING, np.int8),
             error=np.array([""] * n_tracks, dtype=object),
             warning=np.array([""] * n_tracks, dtype=object),
+            fma_features=np.full((n_tracks, N_FMA), np.nan, np.float32)
+            if config.fma_features else None,
         )
 
 
@@ -200,7 +211,7 @@ def store_state(url: str) -> str:
         return COMPLETE
     if CREATING_ATTR in attrs:
         return INCOMPLETE
-    ours = {*TRACK_ARRAYS, *RESULT_ARRAYS, *LABEL_ARRAYS}
+    ours = {*TRACK_ARRAYS, *RESULT_ARRAYS, *LABEL_ARRAYS, *FMA_ARRAYS}
     return INCOMPLETE if not attrs and set(_member_names(url)) <= ours else FOREIGN
 
 
@@ -348,7 +359,10 @@ class FeatureStore:
         big("mel_db", ("track", "segment", "mel_band", "time"), (seg, config.n_mels, frames))
         big("mfcc", ("track", "segment", "mfcc_coef", "time"), (seg, config.n_mfcc, frames))
         big("summary", ("track", "segment", "summary_feature"), (seg, len(summary_names)))
-        labels = (("summary_feature", summary_names), ("echonest_feature", echonest_names))
+        labels = [("summary_feature", summary_names), ("echonest_feature", echonest_names)]
+        if config.fma_features:
+            small("fma_features", ("track", "fma_feature"), np.float32, np.nan, (N_FMA,))
+            labels.append(("fma_feature", FMA_COLUMN_NAMES))
         for name, values in labels:
             arr = group.create_array(
                 name, shape=(len(values),), dtype=str, fill_value="", dimension_names=(name,)
@@ -417,23 +431,48 @@ class FeatureStore:
             status=status,
             error=self.strings("error", sl),
             warning=self.strings("warning", sl),
+            fma_features=g["fma_features"][sl] if self.config.fma_features else None,
         )
 
     def write_shard(self, shard: int, result: ShardResult) -> None:
         """Write one shard whole; ``status`` goes last so a killed write leaves it pending."""
         sl = self.shard_slice(shard)
         n = sl.stop - sl.start
-        for name in RESULT_ARRAYS:
+        names = self._result_arrays()
+        for name in names:
             value = getattr(result, name)
-            if value.shape[0] != n:
-                raise StoreError(f"shard {shard}: {name} has {value.shape[0]} rows, expected {n}")
+            if value is None or value.shape[0] != n:
+                rows = "no" if value is None else value.shape[0]
+                raise StoreError(f"shard {shard}: {name} has {rows} rows, expected {n}")
         g = self.group
-        for name in RESULT_ARRAYS[:-1]:
+        for name in names[:-1]:
             value = getattr(result, name)
             g[name][sl] = value.astype(str) if name in STRING_RESULTS else value
         g["status"][sl] = result.status
 
+    def _result_arrays(self) -> tuple[str, ...]:
+        """The arrays a shard write replaces in this store, ``status`` last."""
+        if self.config.fma_features:
+            return ("fma_features", *RESULT_ARRAYS)
+        return RESULT_ARRAYS
+
     # ------------------------------------------------------------------ reading
+    def fma_frame(self):
+        """FMA's 518 features of every track as ``fma_metadata/features.csv`` lays them out:
+        indexed by ``track_id``, columns (feature, statistics, number); NaN for tracks not
+        featurized. ``frame.to_csv(path)`` writes FMA's three header rows."""
+        return fma_frame(self.fma_features(), self.strings("track"))
+
+    def fma_features(self) -> np.ndarray:
+        """FMA's 518 features of every track [shape=(n_tracks, 518)], NaN where not computed;
+        the column order is :data:`sonicsep.features.fma.FMA_COLUMNS` (``fma_feature``)."""
+        if not self.config.fma_features:
+            raise StoreError(
+                f"{self.url!r} has no FMA features: featurize with --fma (or a config with "
+                '"fma_features": true)'
+            )
+        return self.group["fma_features"][:]
+
     def tracks(self) -> pd.DataFrame:
         """One row per track: ids, labels, split and status names, error text, Echonest."""
         g = self.group

@@ -12,6 +12,7 @@ import pandas as pd
 from sonicsep.config import FeatureConfig
 from sonicsep.datasets.base import ECHONEST_FEATURES
 from sonicsep.datasets.splits import stratified_split
+from sonicsep.features.fma import N_FMA
 from sonicsep.store import OK, FeatureStore, ShardResult
 
 TINY_CONFIG = FeatureConfig(
@@ -47,6 +48,7 @@ def make_synthetic_store(
     seg, frames = config.max_segments, config.frames_per_segment
     class_summary = rng.normal(0, 1, (len(genres), n_summary))
     class_mel = rng.normal(-40, 10, (len(genres), config.n_mels, 1))
+    class_fma = rng.normal(0, 1, (len(genres), N_FMA))
     for shard in range(store.n_shards):
         sl = store.shard_slice(shard)
         k = sl.stop - sl.start
@@ -58,5 +60,7 @@ def make_synthetic_store(
         res.mask[:] = True
         res.n_segments[:] = seg
         res.status[:] = OK
+        if config.fma_features:  # FMA's per-track vectors (featurize --fma)
+            res.fma_features[:] = class_fma[lab] + rng.normal(0, 0.5, (k, N_FMA))
         store.write_shard(shard, res)
     return store

@@ -4,7 +4,9 @@ The functions carry librosa 0.11's names, keyword arguments and defaults, so
 ``librosa.feature.mfcc(y=y, sr=sr)`` becomes ``sonicsep.features.mfcc(y=y, sr=sr)`` with the
 same numbers: tests/test_features.py asserts, on real clips and generated edge signals, a
 largest absolute difference from librosa of at most 1e-9 of the largest absolute librosa value
-for float64 input, and at most 1e-4 of it for float32 input. ``chroma_stft`` estimates the
+for float64 input, and at most 1e-4 of it for float32 input (the constant-Q side, in
+tests/test_cqt.py: 1e-6 for float64, as librosa builds its filters in complex64; measured
+9.2e-8). ``chroma_stft`` estimates the
 tuning by default (``tuning=None``) with :func:`estimate_tuning`, as librosa's does.
 Deliberate differences: outputs keep the input's float dtype (librosa returns float64 for
 some float32 descriptors and float32 RMS for float64 input); windows are named ones
@@ -21,11 +23,14 @@ batch of segments, with filterbanks, DCT basis and FFT plans built once per conf
 The modules follow librosa's: ``spectrum`` (stft, power_to_db), ``filters`` (mel, chroma;
 also this package's ``filters`` namespace), ``spectral`` (melspectrogram, mfcc, chroma_stft
 and the spectral descriptors), ``temporal`` (rms, zero_crossing_rate, amplitude_envelope),
-``onset`` (onset_strength), ``pitch`` (piptrack, estimate_tuning, pitch_tuning) and
-``extractor`` (FeatureExtractor and its feature registry).
+``onset`` (onset_strength), ``pitch`` (piptrack, estimate_tuning, pitch_tuning), ``cqt``
+(cqt), ``chroma`` (chroma_cqt, chroma_cens, tonnetz), ``fma`` (FMA's 518 per-track features)
+and ``extractor`` (FeatureExtractor and its feature registry).
 """
 
 from sonicsep.features import filters
+from sonicsep.features.chroma import chroma_cens, chroma_cqt, tonnetz
+from sonicsep.features.cqt import cqt
 from sonicsep.features.extractor import FeatureExtractor
 from sonicsep.features.onset import onset_strength
 from sonicsep.features.pitch import estimate_tuning, piptrack, pitch_tuning
@@ -45,7 +50,10 @@ from sonicsep.features.temporal import amplitude_envelope, rms, zero_crossing_ra
 __all__ = [
     "FeatureExtractor",
     "amplitude_envelope",
+    "chroma_cens",
+    "chroma_cqt",
     "chroma_stft",
+    "cqt",
     "estimate_tuning",
     "filters",
     "melspectrogram",
@@ -61,5 +69,6 @@ __all__ = [
     "spectral_flatness",
     "spectral_rolloff",
     "stft",
+    "tonnetz",
     "zero_crossing_rate",
 ]

@@ -1,0 +1,163 @@
+"""FMA's 518 per-track features (``fma_metadata/features.csv``), from one STFT and one CQT.
+
+The Free Music Archive publishes, for every track, seven statistics over time of eleven librosa
+features computed by ``mdeff/fma``'s ``features.py`` on the whole clip decoded at its native
+rate. :func:`fma_features` computes the same vector, in the order of :data:`FMA_COLUMNS`, which
+is the column order of ``features.csv`` (FMA sorts its three-level column index), so a frame
+of ours and FMA's file line up column for column (see :func:`fma_frame`).
+
+FMA's pipeline, which this follows call for call with the package's librosa-compatible
+functions (their parity with librosa is tested one by one; the vector's in test_fma.py):
+
+- ``zero_crossing_rate(y, frame_length=2048, hop_length=512)``
+- ``C = |cqt(y, sr, hop_length=512, bins_per_octave=12, n_bins=84, tuning=None)|``, then
+  ``chroma_cqt(C=C, n_chroma=12, n_octaves=7)``, ``cens = chroma_cens(C=C, n_chroma=12,
+  n_octaves=7)`` and ``tonnetz(chroma=cens)`` (FMA passes a 12-bin-per-octave ``C`` to
+  chroma functions whose ``bins_per_octave`` default is 36; that is what the published
+  numbers are, so it is kept);
+- ``S = |stft(y, n_fft=2048, hop_length=512)|``, then ``chroma_stft(S=S**2, n_chroma=12)``,
+  ``rms(S=S)`` (FMA's ``rmse``), ``spectral_centroid``, ``spectral_bandwidth``,
+  ``spectral_contrast(n_bands=6)``, ``spectral_rolloff`` of ``S``, and
+  ``mfcc(S=power_to_db(melspectrogram(sr=sr, S=S**2)), n_mfcc=20)``;
+- statistics over time of each row: mean, std, skew, kurtosis (scipy.stats' defaults: biased,
+  Fisher), median, min, max (``kernels.stats``).
+
+No work is done twice: the CQT's ``tuning=None`` estimate is ``estimate_tuning`` of the
+magnitude ``S`` (librosa estimates it from an STFT of ``y`` with the same n_fft=2048 and hop
+512, so it is the same spectrogram), and ``chroma_stft``'s own estimate (on ``S**2``, as
+librosa's default does given a power spectrogram) reuses ``S`` as well.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sonicsep.config import FMA_STATS
+from sonicsep.features._validation import _audio, _fail
+from sonicsep.features.chroma import chroma_cens, chroma_cqt, tonnetz
+from sonicsep.features.cqt import cqt
+from sonicsep.features.pitch import estimate_tuning
+from sonicsep.features.spectral import (
+    chroma_stft,
+    melspectrogram,
+    mfcc,
+    spectral_bandwidth,
+    spectral_centroid,
+    spectral_contrast,
+    spectral_rolloff,
+)
+from sonicsep.features.spectrum import power_to_db, stft
+from sonicsep.features.temporal import rms, zero_crossing_rate
+from sonicsep.kernels import stats
+
+# FMA's features and their row counts, in FMA's (unsorted) order.
+FMA_FEATURE_SIZES = {
+    "chroma_stft": 12,
+    "chroma_cqt": 12,
+    "chroma_cens": 12,
+    "tonnetz": 6,
+    "mfcc": 20,
+    "rmse": 1,
+    "zcr": 1,
+    "spectral_centroid": 1,
+    "spectral_bandwidth": 1,
+    "spectral_contrast": 7,
+    "spectral_rolloff": 1,
+}
+FMA_STATISTICS = FMA_STATS
+# features.csv's three header rows.
+FMA_LEVELS = ("feature", "statistics", "number")
+# Every (feature, statistics, number) column, sorted as FMA sorts them: 518 in all.
+FMA_COLUMNS: tuple[tuple[str, str, str], ...] = tuple(
+    sorted(
+        (feature, stat, f"{i + 1:02d}")
+        for feature, size in FMA_FEATURE_SIZES.items()
+        for stat in FMA_STATISTICS
+        for i in range(size)
+    )
+)
+N_FMA = len(FMA_COLUMNS)
+# The columns as one string each, 'feature.statistics.number': the store's fma_feature labels.
+FMA_COLUMN_NAMES = tuple(".".join(column) for column in FMA_COLUMNS)
+
+_HOP = 512
+_N_FFT = 2048
+_STAT_CODES = np.array([stats.STAT_CODES[s] for s in FMA_STATISTICS], dtype=np.int64)
+# Where each (feature, statistic, row) lands in FMA_COLUMNS.
+_POSITION = {column: i for i, column in enumerate(FMA_COLUMNS)}
+
+
+def fma_series(y: np.ndarray, *, sr: int) -> dict[str, np.ndarray]:
+    """FMA's eleven features over time of a mono clip: name -> ``(rows, t)``.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)], float32 or float64
+        The whole clip, mono, at its native rate (FMA decodes with ``sr=None``).
+    sr : int > 0
+
+    Returns
+    -------
+    dict[str, np.ndarray]
+        Keyed by FMA's names (:data:`FMA_FEATURE_SIZES`), each ``(rows, t)``.
+    """
+    y = _audio(y)
+    if y.ndim != 1:
+        _fail("y", y, "must be one mono clip of shape (n,)")
+    magnitude = np.abs(stft(y, n_fft=_N_FFT, hop_length=_HOP))
+    tuning = estimate_tuning(S=magnitude, sr=sr, bins_per_octave=12)
+    C = np.abs(cqt(y, sr=sr, hop_length=_HOP, bins_per_octave=12, n_bins=84, tuning=tuning))
+    cens = chroma_cens(C=C, n_chroma=12, n_octaves=7)
+    power = magnitude**2
+    return {
+        "zcr": zero_crossing_rate(y, frame_length=_N_FFT, hop_length=_HOP),
+        "chroma_cqt": chroma_cqt(C=C, n_chroma=12, n_octaves=7),
+        "chroma_cens": cens,
+        "tonnetz": tonnetz(chroma=cens),
+        "chroma_stft": chroma_stft(S=power, n_chroma=12),
+        "rmse": rms(S=magnitude),
+        "spectral_centroid": spectral_centroid(S=magnitude),
+        "spectral_bandwidth": spectral_bandwidth(S=magnitude),
+        "spectral_contrast": spectral_contrast(S=magnitude, n_bands=6),
+        "spectral_rolloff": spectral_rolloff(S=magnitude),
+        "mfcc": mfcc(S=power_to_db(melspectrogram(sr=sr, S=power)), n_mfcc=20),
+    }
+
+
+def fma_statistics(series: dict[str, np.ndarray]) -> np.ndarray:
+    """The 518-vector of :data:`FMA_COLUMNS` from :func:`fma_series`' output (float64)."""
+    vector = np.empty(N_FMA)
+    for name, size in FMA_FEATURE_SIZES.items():
+        values = np.ascontiguousarray(series[name])
+        if values.shape[0] != size or values.ndim != 2 or values.shape[1] == 0:
+            _fail(f"series[{name!r}]", values, f"must be ({size}, t) with t >= 1")
+        out = np.empty((size, _STAT_CODES.size))
+        stats.summarize_rows(values, _STAT_CODES, np.finfo(values.dtype).resolution, out)
+        for j, stat in enumerate(FMA_STATISTICS):
+            for i in range(size):
+                vector[_POSITION[name, stat, f"{i + 1:02d}"]] = out[i, j]
+    return vector
+
+
+def fma_features(y: np.ndarray, *, sr: int) -> np.ndarray:
+    """FMA's 518 features of one mono clip at its native rate, in :data:`FMA_COLUMNS` order.
+
+    Returns
+    -------
+    np.ndarray [shape=(518,), dtype=float64]
+    """
+    return fma_statistics(fma_series(y, sr=sr))
+
+
+def fma_frame(vectors: np.ndarray, track_ids):
+    """A pandas DataFrame laid out as FMA's ``features.csv``: one row per track, indexed by
+    ``track_id``, with the (feature, statistics, number) column index.
+
+    ``frame.to_csv(path)`` writes FMA's three header rows, and
+    ``pandas.read_csv(path, index_col=0, header=[0, 1, 2])`` reads ours and FMA's alike.
+    """
+    import pandas as pd
+
+    columns = pd.MultiIndex.from_tuples(FMA_COLUMNS, names=FMA_LEVELS)
+    index = pd.Index(list(track_ids), name="track_id")
+    return pd.DataFrame(np.asarray(vectors), index=index, columns=columns)

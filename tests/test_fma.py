@@ -1,0 +1,177 @@
+"""FMA's 518 per-track features: the columns of features.csv, parity with FMA's librosa pipeline
+on the real MP3s, the store's fma_features array from featurize --fma, and the 'fma' baseline."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from synthetic_store import TINY_CONFIG, make_synthetic_store
+
+from sonicsep import audio, benchmark, classical
+from sonicsep.features import spectral_contrast, stft
+from sonicsep.features.fma import (
+    FMA_COLUMN_NAMES,
+    FMA_COLUMNS,
+    FMA_FEATURE_SIZES,
+    fma_features,
+    fma_frame,
+    fma_series,
+    fma_statistics,
+)
+from sonicsep.featurize import main as featurize_main
+from sonicsep.store import FeatureStore
+
+librosa = pytest.importorskip("librosa")
+
+MP3S = ("000/000002.mp3", "000/000010_excerpt_2s.mp3")
+
+
+def _librosa_series(x: np.ndarray, sr: int) -> dict[str, np.ndarray]:
+    """mdeff/fma features.py's calls, with librosa 0.11 (its ``rmse`` is today's ``rms``)."""
+    cqt = np.abs(librosa.cqt(x, sr=sr, hop_length=512, bins_per_octave=12, n_bins=7 * 12,
+                             tuning=None))
+    cens = librosa.feature.chroma_cens(C=cqt, n_chroma=12, n_octaves=7)
+    S = np.abs(librosa.stft(x, n_fft=2048, hop_length=512))
+    mel = librosa.feature.melspectrogram(sr=sr, S=S**2)
+    return {
+        "zcr": librosa.feature.zero_crossing_rate(x, frame_length=2048, hop_length=512),
+        "chroma_cqt": librosa.feature.chroma_cqt(C=cqt, n_chroma=12, n_octaves=7),
+        "chroma_cens": cens,
+        "tonnetz": librosa.feature.tonnetz(chroma=cens),
+        "chroma_stft": librosa.feature.chroma_stft(S=S**2, n_chroma=12),
+        "rmse": librosa.feature.rms(S=S),
+        "spectral_centroid": librosa.feature.spectral_centroid(S=S),
+        "spectral_bandwidth": librosa.feature.spectral_bandwidth(S=S),
+        "spectral_contrast": librosa.feature.spectral_contrast(S=S, n_bands=6),
+        "spectral_rolloff": librosa.feature.spectral_rolloff(S=S),
+        "mfcc": librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=20),
+    }
+
+
+def _fma_statistics(series: dict[str, np.ndarray]) -> np.ndarray:
+    """features.py's feature_stats (numpy and scipy.stats defaults), in FMA_COLUMNS order."""
+    moments = {"mean": np.mean, "std": np.std, "skew": stats.skew, "kurtosis": stats.kurtosis,
+               "median": np.median, "min": np.min, "max": np.max}
+    return np.array([moments[stat](series[feature], axis=1)[int(number) - 1]
+                     for feature, stat, number in FMA_COLUMNS])
+
+
+def _spread_relative(ours: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """|difference| over the reference, or over a thousandth of the largest magnitude of the
+    same feature's columns where the reference is nearer 0 than that (an MFCC's minimum of
+    -4e-14 against librosa's 0.0 is a match)."""
+    feature = np.array([column[0] for column in FMA_COLUMNS])
+    scale = np.array([np.abs(reference[feature == f]).max() for f in feature])
+    return np.abs(ours - reference) / np.maximum(np.abs(reference), 1e-3 * scale)
+
+
+def test_columns_are_features_csv_columns():
+    assert len(FMA_COLUMNS) == 518 == 7 * sum(FMA_FEATURE_SIZES.values())
+    assert FMA_COLUMNS == tuple(sorted(FMA_COLUMNS))  # FMA sorts its column index
+    assert FMA_COLUMNS[:2] == (("chroma_cens", "kurtosis", "01"), ("chroma_cens", "kurtosis", "02"))
+    assert FMA_COLUMNS[-1] == ("zcr", "std", "01")
+    assert ("rmse", "mean", "01") in FMA_COLUMNS and ("mfcc", "max", "20") in FMA_COLUMNS
+    assert FMA_COLUMN_NAMES[0] == "chroma_cens.kurtosis.01"
+
+
+def test_frame_writes_and_reads_like_features_csv():
+    """FMA's utils.load reads features.csv with index_col=0, header=[0, 1, 2]."""
+    vectors = np.arange(2 * 518, dtype=np.float32).reshape(2, 518)
+    text = io.StringIO()
+    fma_frame(vectors, ["000002", "000005"]).to_csv(text)
+    lines = text.getvalue().splitlines()
+    assert lines[0].startswith("feature,chroma_cens,chroma_cens,")
+    assert lines[1].startswith("statistics,kurtosis,kurtosis,")
+    assert lines[2].startswith("number,01,02,03,")
+    assert lines[3].startswith("track_id,,,")
+    back = pd.read_csv(io.StringIO(text.getvalue()), index_col=0, header=[0, 1, 2])
+    assert list(back.columns) == list(FMA_COLUMNS) and list(back.index) == [2, 5]
+    np.testing.assert_array_equal(back.to_numpy(), vectors)
+    assert back.loc[5, ("zcr", "std", "01")] == vectors[1, -1]
+
+
+@pytest.fixture(scope="module", params=MP3S)
+def fma_clip(request, shared_data):
+    y, sr = audio.load(shared_data / "fma/fma_small" / request.param, sr=None)
+    return y, sr
+
+
+def test_every_column_matches_fmas_librosa_pipeline(fma_clip):
+    """Every column within 1e-4 (spread-relative near 0) of FMA's pipeline run with librosa,
+    but spectral_contrast's: in bands over the MP3's empty top octave a 2% quantile of bins is
+    FFT round-off (~2e-6 against a peak of 300), which differs between our FFT and numpy's; there
+    librosa's contrast of OUR spectrogram is the reference, and matches to 1e-4 as well."""
+    y, sr = fma_clip
+    ours = fma_features(y, sr=sr)
+    reference_series = _librosa_series(y, sr)
+    reference = _fma_statistics(reference_series)
+    contrast = np.array([column[0] == "spectral_contrast" for column in FMA_COLUMNS])
+    error = _spread_relative(ours, reference)
+    worst = np.argmax(np.where(contrast, 0, error))
+    assert error[~contrast].max() <= 1e-4, (FMA_COLUMNS[worst], ours[worst], reference[worst])
+
+    our_S = np.abs(stft(y, n_fft=2048, hop_length=512))
+    reference_series["spectral_contrast"] = librosa.feature.spectral_contrast(S=our_S, n_bands=6)
+    same_spectrogram = _fma_statistics(reference_series)
+    assert _spread_relative(ours, same_spectrogram)[contrast].max() <= 1e-4
+    np.testing.assert_allclose(spectral_contrast(S=our_S, n_bands=6),
+                               reference_series["spectral_contrast"], rtol=0, atol=1e-4)
+
+
+def test_statistics_equal_numpy_and_scipy(fma_clip):
+    y, sr = fma_clip
+    series = fma_series(y[: sr * 5], sr=sr)
+    error = _spread_relative(fma_statistics(series), _fma_statistics(series))
+    assert error.max() <= 1e-4  # numpy and scipy sum float32 series in float32, we in float64
+
+
+def test_series_refuses_multichannel_input():
+    with pytest.raises(Exception, match="mono clip"):
+        fma_series(np.zeros((2, 22050), np.float32), sr=22050)
+
+
+def test_featurize_fma_fills_the_store_from_one_decode(tmp_path, fma_root, fma_mp3):
+    """--fma: the track's 518 values equal fma_features of the native-rate decode, and its
+    segment features equal a run without --fma (the segments come from resampling that
+    decode instead of the streamed one). Tracks whose audio is missing stay NaN."""
+    config = tmp_path / "features.json"
+    config.write_text(TINY_CONFIG.to_json())
+    args = ["--dataset", "fma", "--root", str(fma_root), "--tracks-csv",
+            str(fma_root / "fma_metadata/tracks_head682.csv"), "--config", str(config),
+            "--no-progress", "--workers", "1"]
+    assert featurize_main([*args, "--out", str(tmp_path / "fma.zarr"), "--fma"]) == 3
+    assert featurize_main([*args, "--out", str(tmp_path / "plain.zarr")]) == 3
+    store = FeatureStore.open(str(tmp_path / "fma.zarr"))
+    plain = FeatureStore.open(str(tmp_path / "plain.zarr"))
+    frame = store.fma_frame()
+    assert frame.shape == (58, 518) and list(frame.columns) == list(FMA_COLUMNS)
+    y, sr = audio.load(fma_mp3, sr=None)
+    np.testing.assert_array_equal(frame.loc["000002"].to_numpy(),
+                                  fma_features(y, sr=sr).astype(np.float32))
+    assert frame.drop(index="000002").isna().all(axis=None)
+    row = list(store.strings("track")).index("000002")
+    for name in ("mel_db", "summary"):
+        np.testing.assert_array_equal(store.array(name)[row], plain.array(name)[row])
+    assert list(store.group["fma_feature"][:3]) == list(FMA_COLUMN_NAMES[:3])
+    with pytest.raises(Exception, match="featurize with --fma"):
+        plain.fma_frame()
+
+
+def test_benchmark_trains_on_fma_features(tmp_path):
+    url = tmp_path / "fma.zarr"
+    make_synthetic_store(url, config=TINY_CONFIG.replace(fma_features=True))
+    store = FeatureStore.open(str(url))
+    assert "fma" in classical.supported_feature_sets(store)
+    fs = classical.load_feature_set(store, "fma")
+    assert fs.level == "track" and fs.X.shape == (store.n_tracks, 518)
+    out = tmp_path / "out"
+    code = benchmark.main(["--store", str(url), "--out", str(out), "--features", "fma",
+                           "--methods", "knn", "--jobs", "1"])
+    assert code == benchmark.EXIT_OK
+    assert "| method | fma track |\n|---|---|\n| kNN | 100.0 |" in (out / "results.md").read_text()
+    model = classical.load_classical_model(out / "models" / "knn.joblib")
+    assert model.feature_set == "fma" and model.columns == FMA_COLUMN_NAMES
