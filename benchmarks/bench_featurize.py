@@ -23,6 +23,15 @@ the README says (``dask worker ADDRESS --nthreads 1`` with the environment of
 :func:`sonicsep.featurize.dask_worker_environ`), on the same machine for a like-for-like ratio:
 
     .venv/bin/python benchmarks/bench_featurize.py --scheduler tcp://127.0.0.1:8786 --tracks 64
+
+With ``--config fma`` it times featurize with FMA's 518 per-track features (``--fma``: the
+native-rate decode, FMA's features, and the segment features from the resampled decode), one
+worker, on the real FMA MP3, against FMA's own pipeline run with librosa (``fma_librosa.py``:
+``librosa.load(sr=None)`` and its features.py calls) in one thread (target: at least 8x), and
+prints the profile of one track in ms: decode, resample, CQT (with its tuning estimate), the
+STFT features, statistics, segment features, and the rest (the store write and Dask):
+
+    .venv/bin/python benchmarks/bench_featurize.py --config fma --tracks 64
 """
 
 from __future__ import annotations
@@ -52,7 +61,8 @@ SOURCES = {
     "wav": SHARED / "gtzan/genres/blues/blues.00000.wav",
 }
 FMA_LARGE_TRACKS = 106_574
-TARGETS = {"vs_librosa_mp3": 5.0, "vs_decode": 1.25, "scaling": 0.85, "external_vs_local": 0.9}
+TARGETS = {"vs_librosa_mp3": 5.0, "vs_decode": 1.25, "scaling": 0.85, "external_vs_local": 0.9,
+           "fma_vs_fma_pipeline": 8.0}
 
 
 def make_layout(root: Path, source: Path, n_tracks: int) -> Path:
@@ -162,6 +172,86 @@ def bench_format(
     }
 
 
+def fma_profile(path: Path, config: FeatureConfig, repeats: int) -> dict:
+    """Best ms of each stage of one ``--fma`` track, in the pipeline's order."""
+    import numpy as np
+
+    from sonicsep import audio
+    from sonicsep.features import spectral_contrast, stft
+    from sonicsep.features.fma import fma_series, fma_statistics
+    from sonicsep.pipeline import cached_extractor
+
+    best: dict[str, float] = {}
+
+    def stage(name, fn, *args, **kwargs):
+        start = time.perf_counter()
+        value = fn(*args, **kwargs)
+        best[name] = min(best.get(name, np.inf), 1e3 * (time.perf_counter() - start))
+        return value
+
+    extractor = cached_extractor(config)
+    for _ in range(repeats + 1):  # the first round warms up
+        y, sr = stage("decode", audio.load, path, sr=None)
+        resampled = stage("resample", audio.resample, y, sr, config.sr)
+        magnitude = np.abs(stage("stft", stft, y, n_fft=2048, hop_length=512))
+        stage("spectral_contrast", spectral_contrast, S=magnitude, n_bands=6)
+        series = stage("fma_series (all 11 features)", fma_series, y, sr=sr)
+        stage("statistics", fma_statistics, series)
+        segments = audio.segment(resampled, config)
+        stage("segment features", extractor.segment_features, segments)
+        stage("featurize_track (all of it)", featurize_track, str(path), config)
+    return best
+
+
+def bench_fma(n_tracks: int, n_reference: int, repeats: int, work: Path) -> dict:
+    """featurize --fma (one worker) against FMA's own pipeline with librosa, best of rounds."""
+    import fma_librosa
+
+    config = FeatureConfig(fma_features=True)
+    source = SOURCES["mp3"]
+    root = make_layout(work / "fma", source, n_tracks)
+    paths = sorted(root.glob("genres/*/*"))
+
+    def reference_rate() -> float:
+        fma_librosa.fma_track(paths[0])  # warm-up (librosa's Numba JIT)
+        t0 = time.perf_counter()
+        for path in paths[:n_reference]:
+            fma_librosa.fma_track(path)
+        return n_reference / (time.perf_counter() - t0)
+
+    rounds = [(time_sonicsep(root, work / "fma.zarr", 1, config), reference_rate())
+              for _ in range(repeats)]
+    ours, reference = (max(rates) for rates in zip(*rounds, strict=True))
+    return {
+        "rounds_sonicsep_fma_pipeline_tracks_s": rounds,
+        "tracks": n_tracks,
+        "sonicsep_1_worker_tracks_s": ours,
+        "fma_pipeline_tracks_s": reference,
+        "speedup_vs_fma_pipeline": ours / reference,
+        "fma_large_32_workers_s": FMA_LARGE_TRACKS / (ours * 32),
+        "profile_ms": fma_profile(source, config, repeats),
+    }
+
+
+def report_fma(result: dict, repeats: int, out: str) -> None:
+    print(f"featurize --fma, 1 worker: {result['sonicsep_1_worker_tracks_s']:.2f} tracks/s; "
+          f"FMA's pipeline with librosa: {result['fma_pipeline_tracks_s']:.2f} tracks/s; "
+          f"{result['speedup_vs_fma_pipeline']:.2f}x (best of {repeats} rounds)")
+    print("profile of one track (best ms):")
+    for stage, ms in result["profile_ms"].items():
+        print(f"  {stage:32s} {ms:8.1f}")
+    target = TARGETS["fma_vs_fma_pipeline"]
+    checks = {f"featurize --fma >= {target}x FMA's pipeline (MP3, decode included)":
+              result["speedup_vs_fma_pipeline"] >= target}
+    for name, ok in checks.items():
+        print(f"{'PASS' if ok else 'FAIL'}  {name}")
+    print(f"projected fma_large ({FMA_LARGE_TRACKS} tracks) with --fma on 32 workers: "
+          f"{result['fma_large_32_workers_s']:.0f} s")
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps({"results": result, "targets": TARGETS, "checks": checks},
+                                    indent=2))
+
+
 def cluster_workers(scheduler: str) -> int:
     """The worker count of the cluster at ``scheduler``; warns (stdout) about workers that
     are not started as featurize starts its local ones, as that skews the ratio."""
@@ -224,12 +314,23 @@ def main():
     parser.add_argument("--scheduler",
                         help="time this running cluster against a LocalCluster of as many "
                         "workers, instead of the comparison with librosa")
+    parser.add_argument("--config", choices=("gtzan", "fma"), default="gtzan",
+                        help="fma: featurize --fma against FMA's own pipeline (see above)")
     parser.add_argument("--out", help="JSON results (default: benchmarks/results/"
-                        "bench_featurize.json, or bench_featurize_cluster.json with --scheduler)")
+                        "bench_featurize.json, bench_featurize_cluster.json with --scheduler, "
+                        "bench_featurize_fma.json with --config fma)")
     args = parser.parse_args()
     missing = [str(p) for p in SOURCES.values() if not p.exists()]
     if missing:
         raise SystemExit(f"real sample audio not found: {missing} (expected ../shared/data)")
+    if args.config == "fma":
+        work = Path(tempfile.mkdtemp(prefix="sonicsep-bench-"))
+        try:
+            result = bench_fma(args.tracks, args.librosa_tracks, args.repeats, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        report_fma(result, args.repeats, args.out or "benchmarks/results/bench_featurize_fma.json")
+        return
     if args.scheduler:
         work = Path(tempfile.mkdtemp(prefix="sonicsep-bench-"))
         try:

@@ -21,6 +21,10 @@ generated mix of tones and noise) it times, after a warm-up call, the best and t
   sees; no target: reported);
 - ``chroma_cqt``, ``chroma_cens`` and ``tonnetz`` with their defaults (tuning estimated) on
   both sides (no target: reported);
+- ``fma_features``: FMA's 518 per-track features of the decoded FMA clip at 44,100 Hz (one STFT,
+  one CQT, statistics) against FMA's own pipeline run with librosa (``fma_librosa.py``: each
+  call its own transform, the CQT's tuning estimated from a second STFT) (target: at least 10x
+  faster);
 - the GTZAN feature set (chroma_stft, rms, spectral centroid, bandwidth and roll-off,
   zero-crossing rate, 20 MFCCs; mean and variance of each) through one
   ``FeatureExtractor.compute`` + ``summarize`` against librosa computing them one call at a
@@ -48,6 +52,7 @@ import platform  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import fma_librosa  # noqa: E402  (beside this script)
 import librosa  # noqa: E402
 import numpy as np  # noqa: E402
 import pyfftw  # noqa: E402
@@ -60,6 +65,7 @@ from sonicsep.audio import load as load_audio  # noqa: E402
 from sonicsep.config import FeatureConfig  # noqa: E402
 from sonicsep.features import FeatureExtractor, chroma  # noqa: E402
 from sonicsep.features.cqt import cqt  # noqa: E402
+from sonicsep.features.fma import fma_features  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT.parent / "shared" / "data" / "gtzan" / "genres" / "blues" / "blues.00000.wav"
@@ -81,6 +87,7 @@ TARGETS = {  # case: (kind, target); "floor" ratios must stay below, "speedup" a
     "chroma_cqt": ("speedup", None),
     "chroma_cens": ("speedup", None),
     "tonnetz": ("speedup", None),
+    "fma_features": ("speedup", 10.0),
     "gtzan_feature_set": ("speedup", 15.0),
 }
 
@@ -161,6 +168,10 @@ def constant_q_cases(y: np.ndarray, repeats: int) -> dict:
             "sonicsep": timed(lambda: cqt(y, sr=SR, tuning=next(tunings) * 1e-3), repeats),
             "librosa": timed(lambda: librosa.cqt(y, sr=SR, tuning=next(tunings) * 1e-3), repeats),
         },
+    }
+    cases["fma_features"] = {
+        "sonicsep": timed(lambda: fma_features(fma, sr=fma_sr), max(3, repeats // 4)),
+        "librosa": timed(lambda: fma_librosa.fma_features(fma, fma_sr), max(3, repeats // 4)),
     }
     for name, ours, theirs in (
         ("chroma_cqt", chroma.chroma_cqt, librosa.feature.chroma_cqt),

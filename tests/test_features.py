@@ -595,3 +595,19 @@ EXTRACTOR_BAD_INPUTS = [
 def test_extractor_bad_input(call, message):
     with pytest.raises(ParameterError, match=message):
         call(FeatureExtractor(FeatureConfig()))
+
+
+def test_finiteness_check_is_exact_when_the_sum_overflows():
+    """The one-pass check trusts a finite sum; finite values whose sum overflows are still
+    accepted, and one NaN or infinity anywhere is still refused."""
+    from sonicsep.features._validation import _real_float_array
+
+    huge = np.full(8, 3e38, np.float32)  # finite, but the float32 sum is inf
+    assert _real_float_array(huge, "y") is huge
+    for bad in (np.nan, np.inf, -np.inf):
+        spoiled = huge.copy()
+        spoiled[5] = bad
+        with pytest.raises(ParameterError, match="contains NaN or infinite values"):
+            _real_float_array(spoiled, "y")
+        with pytest.raises(ParameterError, match="contains NaN or infinite values"):
+            _real_float_array(np.where(np.arange(8) == 3, bad, 1.0), "y")

@@ -4,11 +4,12 @@ on the real MP3s, the store's fma_features array from featurize --fma, and the '
 from __future__ import annotations
 
 import io
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 from synthetic_store import TINY_CONFIG, make_synthetic_store
 
 from sonicsep import audio, benchmark, classical
@@ -26,38 +27,11 @@ from sonicsep.featurize import main as featurize_main
 from sonicsep.store import FeatureStore
 
 librosa = pytest.importorskip("librosa")
+# FMA's pipeline with librosa, shared with the benchmarks.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import fma_librosa  # noqa: E402
 
 MP3S = ("000/000002.mp3", "000/000010_excerpt_2s.mp3")
-
-
-def _librosa_series(x: np.ndarray, sr: int) -> dict[str, np.ndarray]:
-    """mdeff/fma features.py's calls, with librosa 0.11 (its ``rmse`` is today's ``rms``)."""
-    cqt = np.abs(librosa.cqt(x, sr=sr, hop_length=512, bins_per_octave=12, n_bins=7 * 12,
-                             tuning=None))
-    cens = librosa.feature.chroma_cens(C=cqt, n_chroma=12, n_octaves=7)
-    S = np.abs(librosa.stft(x, n_fft=2048, hop_length=512))
-    mel = librosa.feature.melspectrogram(sr=sr, S=S**2)
-    return {
-        "zcr": librosa.feature.zero_crossing_rate(x, frame_length=2048, hop_length=512),
-        "chroma_cqt": librosa.feature.chroma_cqt(C=cqt, n_chroma=12, n_octaves=7),
-        "chroma_cens": cens,
-        "tonnetz": librosa.feature.tonnetz(chroma=cens),
-        "chroma_stft": librosa.feature.chroma_stft(S=S**2, n_chroma=12),
-        "rmse": librosa.feature.rms(S=S),
-        "spectral_centroid": librosa.feature.spectral_centroid(S=S),
-        "spectral_bandwidth": librosa.feature.spectral_bandwidth(S=S),
-        "spectral_contrast": librosa.feature.spectral_contrast(S=S, n_bands=6),
-        "spectral_rolloff": librosa.feature.spectral_rolloff(S=S),
-        "mfcc": librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=20),
-    }
-
-
-def _fma_statistics(series: dict[str, np.ndarray]) -> np.ndarray:
-    """features.py's feature_stats (numpy and scipy.stats defaults), in FMA_COLUMNS order."""
-    moments = {"mean": np.mean, "std": np.std, "skew": stats.skew, "kurtosis": stats.kurtosis,
-               "median": np.median, "min": np.min, "max": np.max}
-    return np.array([moments[stat](series[feature], axis=1)[int(number) - 1]
-                     for feature, stat, number in FMA_COLUMNS])
 
 
 def _spread_relative(ours: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -107,8 +81,8 @@ def test_every_column_matches_fmas_librosa_pipeline(fma_clip):
     librosa's contrast of OUR spectrogram is the reference, and matches to 1e-4 as well."""
     y, sr = fma_clip
     ours = fma_features(y, sr=sr)
-    reference_series = _librosa_series(y, sr)
-    reference = _fma_statistics(reference_series)
+    reference_series = fma_librosa.fma_series(y, sr)
+    reference = fma_librosa.fma_statistics(reference_series)
     contrast = np.array([column[0] == "spectral_contrast" for column in FMA_COLUMNS])
     error = _spread_relative(ours, reference)
     worst = np.argmax(np.where(contrast, 0, error))
@@ -116,7 +90,7 @@ def test_every_column_matches_fmas_librosa_pipeline(fma_clip):
 
     our_S = np.abs(stft(y, n_fft=2048, hop_length=512))
     reference_series["spectral_contrast"] = librosa.feature.spectral_contrast(S=our_S, n_bands=6)
-    same_spectrogram = _fma_statistics(reference_series)
+    same_spectrogram = fma_librosa.fma_statistics(reference_series)
     assert _spread_relative(ours, same_spectrogram)[contrast].max() <= 1e-4
     np.testing.assert_allclose(spectral_contrast(S=our_S, n_bands=6),
                                reference_series["spectral_contrast"], rtol=0, atol=1e-4)
@@ -125,7 +99,7 @@ def test_every_column_matches_fmas_librosa_pipeline(fma_clip):
 def test_statistics_equal_numpy_and_scipy(fma_clip):
     y, sr = fma_clip
     series = fma_series(y[: sr * 5], sr=sr)
-    error = _spread_relative(fma_statistics(series), _fma_statistics(series))
+    error = _spread_relative(fma_statistics(series), fma_librosa.fma_statistics(series))
     assert error.max() <= 1e-4  # numpy and scipy sum float32 series in float32, we in float64
 
 

@@ -32,9 +32,23 @@ def _real_float_array(x, param: str, min_ndim: int = 1) -> np.ndarray:
         _fail(param, x, "must be real floating point (float32 or float64)")
     if x.ndim < min_ndim:
         _fail(param, x, f"must have at least {min_ndim} dimension(s)")
-    if not np.isfinite(x).all():
+    if not _all_finite(x):
         _fail(param, x, "contains NaN or infinite values")
     return x
+
+
+def _all_finite(x: np.ndarray) -> bool:
+    """Whether every value of ``x`` is finite, in one pass without a temporary array.
+
+    A sum is finite only if every term is (NaN and infinities propagate), so a finite sum
+    settles it; a sum that overflows from finite terms takes the elementwise test. Every public
+    function validates its input, and the elementwise test alone cost ~3 ms per 30 s
+    spectrogram (FMA's features validate the same spectrogram seven times).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.add.reduce(x, axis=None)):
+            return True
+    return bool(np.isfinite(x).all())
 
 
 def _audio(y, param: str = "y") -> np.ndarray:
@@ -46,7 +60,7 @@ def _audio(y, param: str = "y") -> np.ndarray:
 
 def _spectrogram_input(S) -> np.ndarray:
     S = _real_float_array(S, "S", min_ndim=2)
-    if (S < 0).any():
+    if S.size and S.min() < 0:
         _fail("S", S, "must be non-negative (a magnitude or power spectrogram)")
     return S
 

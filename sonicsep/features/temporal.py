@@ -7,7 +7,7 @@ import numpy as np
 
 from sonicsep.errors import ParameterError
 from sonicsep.features._layout import _batch, _librosa_layout
-from sonicsep.features._validation import _FLOATS, _audio, _fail, _positive_int
+from sonicsep.features._validation import _FLOATS, _all_finite, _audio, _fail, _positive_int
 from sonicsep.kernels import framing
 from sonicsep.kernels import temporal as temporal_kernels
 
@@ -58,11 +58,12 @@ def rms(
             or not (np.iscomplexobj(S) or S.dtype in _FLOATS)
         ):
             _fail("S", S, "must be a real or complex float array of at least 2 dimensions")
-        if not np.isfinite(S).all():
+        if not _all_finite(S):
             _fail("S", S, "contains NaN or infinite values")
         if S.shape[-2] != frame_length // 2 + 1:
             _fail("frame_length", frame_length, f"does not match S.shape[-2] = {S.shape[-2]}")
-        power_spec = np.abs(S) ** 2
+        # The same bits as librosa's np.abs(S) ** 2, without the |S| temporary for real S.
+        power_spec = np.abs(S) ** 2 if np.iscomplexobj(S) else np.square(S)
         power_spec[..., 0, :] *= 0.5
         if frame_length % 2 == 0:
             power_spec[..., -1, :] *= 0.5
