@@ -288,14 +288,13 @@ def flatness(mag: np.ndarray, power: float, amin: float) -> np.ndarray:
 
 @njit(cache=True, nogil=True, inline="always")
 def _extremes(values, lowest, highest):
-    """The ``len(lowest)`` smallest and ``len(highest)`` largest of ``values``, each sorted
-    ascending, by insertion: a band's 2% quantile is a few values, so nearly every value is
-    rejected by one comparison (a full sort per band and frame cost 25x more)."""
+    """The ``len(lowest)`` smallest and largest of ``values``, sorted ascending, by insertion."""
     k = lowest.shape[0]
-    for j in range(k):
-        lowest[j] = np.inf
-        highest[j] = -np.inf
-    for j in range(values.shape[0]):
+    lowest[:] = np.inf
+    highest[:] = -np.inf
+    # Spectra mostly fall with frequency: scanned downwards, a band's values mostly rise, so
+    # few enter the smallest set; scanned upwards, few enter the largest.
+    for j in range(values.shape[0] - 1, -1, -1):
         v = values[j]
         if v < lowest[k - 1]:
             m = k - 1
@@ -303,6 +302,8 @@ def _extremes(values, lowest, highest):
                 lowest[m] = lowest[m - 1]
                 m -= 1
             lowest[m] = v
+    for j in range(values.shape[0]):
+        v = values[j]
         if v > highest[0]:
             m = 0
             while m < k - 1 and highest[m + 1] < v:
@@ -311,7 +312,15 @@ def _extremes(values, lowest, highest):
             highest[m] = v
 
 
-# Frames per block of contrast_peaks' copy: 64 frames x the widest band stay in L2.
+@njit(cache=True, nogil=True, inline="always")
+def _mean(values):
+    total = 0.0
+    for m in range(values.shape[0]):
+        total += values[m]
+    return total / values.shape[0]
+
+
+# Frames handled together by contrast_peaks: their running extremes stay in L1.
 _CONTRAST_BLOCK = 64
 
 
@@ -321,7 +330,11 @@ def contrast_peaks(mag, band_starts, band_stops, band_counts, quantile, peak, va
 
     Band ``i`` covers bins ``band_starts[i]:band_stops[i]``; the number of values averaged is
     ``max(1, rint(quantile * band_counts[i]))`` (librosa counts bins before dropping a
-    band's last, shared, bin), at most the band's width.
+    band's last, shared, bin), at most the band's width. The ``n_avg`` smallest and largest
+    values of each frame are kept sorted by insertion while the band's bins stream by, a
+    block of frames at a time (reads run along time in librosa's ``(k, t)`` layout): a 2%
+    quantile is a few values, so nearly every bin is rejected by one comparison, where a sort
+    per band and frame cost 10x more.
 
     Parameters
     ----------
@@ -329,30 +342,44 @@ def contrast_peaks(mag, band_starts, band_stops, band_counts, quantile, peak, va
     peak, valley : np.ndarray [shape=(b, n_bands + 1, t), dtype=float64]
     """
     n_b, n_t, _ = mag.shape
-    widest = 0
-    for i in range(band_starts.shape[0]):
-        widest = max(widest, band_stops[i] - band_starts[i])
     block = min(n_t, _CONTRAST_BLOCK)
-    scratch = np.empty((block, widest), dtype=mag.dtype)
     for i in range(band_starts.shape[0]):
         lo = band_starts[i]
         width = band_stops[i] - lo
-        n_avg = min(width, max(1, int(np.rint(quantile * band_counts[i]))))
-        lowest = np.empty(n_avg, dtype=mag.dtype)
-        highest = np.empty(n_avg, dtype=mag.dtype)
+        k = min(width, max(1, int(np.rint(quantile * band_counts[i]))))
+        lowest = np.empty((k, block), dtype=mag.dtype)
+        highest = np.empty((k, block), dtype=mag.dtype)
         for b in range(n_b):
+            if mag.strides[2] == mag.itemsize:  # bins contiguous: one frame at a time
+                for t in range(n_t):
+                    _extremes(mag[b, t, lo : lo + width], lowest[:, 0], highest[:, 0])
+                    valley[b, i, t] = _mean(lowest[:, 0])
+                    peak[b, i, t] = _mean(highest[:, 0])
+                continue
             for t0 in range(0, n_t, block):
                 n = min(block, n_t - t0)
-                # Bin-major copy: contiguous reads when mag is a view of librosa's (k, t).
+                lowest[:, :n] = np.inf
+                highest[:, :n] = -np.inf
                 for j in range(width):
                     for u in range(n):
-                        scratch[u, j] = mag[b, t0 + u, lo + j]
+                        v = mag[b, t0 + u, lo + j]
+                        if v < lowest[k - 1, u]:
+                            m = k - 1
+                            while m > 0 and lowest[m - 1, u] > v:
+                                lowest[m, u] = lowest[m - 1, u]
+                                m -= 1
+                            lowest[m, u] = v
+                        if v > highest[0, u]:
+                            m = 0
+                            while m < k - 1 and highest[m + 1, u] < v:
+                                highest[m, u] = highest[m + 1, u]
+                                m += 1
+                            highest[m, u] = v
                 for u in range(n):
-                    _extremes(scratch[u, :width], lowest, highest)
                     low = 0.0
                     high = 0.0
-                    for j in range(n_avg):
-                        low += lowest[j]
-                        high += highest[j]
-                    valley[b, i, t0 + u] = low / n_avg
-                    peak[b, i, t0 + u] = high / n_avg
+                    for m in range(k):
+                        low += lowest[m, u]
+                        high += highest[m, u]
+                    valley[b, i, t0 + u] = low / k
+                    peak[b, i, t0 + u] = high / k
