@@ -64,7 +64,7 @@ from sonicsep import features  # noqa: E402
 from sonicsep.audio import load as load_audio  # noqa: E402
 from sonicsep.config import FeatureConfig  # noqa: E402
 from sonicsep.features import FeatureExtractor, chroma  # noqa: E402
-from sonicsep.features.cqt import cqt  # noqa: E402
+from sonicsep.features.constantq import cqt  # noqa: E402
 from sonicsep.features.fma import fma_features  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

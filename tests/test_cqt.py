@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 
 from sonicsep import audio
 from sonicsep.errors import ParameterError
-from sonicsep.features import cqt as cqt_module
+from sonicsep.features import constantq as cqt_module
 from sonicsep.features import filters
 from sonicsep.features.chroma import chroma_cens, chroma_cqt, tonnetz
-from sonicsep.features.cqt import cqt
+from sonicsep.features.constantq import cqt
 
 SR = 22050
 BOUND = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-6}

@@ -23,14 +23,15 @@ batch of segments, with filterbanks, DCT basis and FFT plans built once per conf
 The modules follow librosa's: ``spectrum`` (stft, power_to_db), ``filters`` (mel, chroma;
 also this package's ``filters`` namespace), ``spectral`` (melspectrogram, mfcc, chroma_stft
 and the spectral descriptors), ``temporal`` (rms, zero_crossing_rate, amplitude_envelope),
-``onset`` (onset_strength), ``pitch`` (piptrack, estimate_tuning, pitch_tuning), ``cqt``
-(cqt), ``chroma`` (chroma_cqt, chroma_cens, tonnetz), ``fma`` (FMA's 518 per-track features)
+``onset`` (onset_strength), ``pitch`` (piptrack, estimate_tuning, pitch_tuning),
+``constantq`` (cqt; librosa's module name, so that ``features.cqt`` stays the function),
+``chroma`` (chroma_cqt, chroma_cens, tonnetz), ``fma`` (FMA's 518 per-track features)
 and ``extractor`` (FeatureExtractor and its feature registry).
 """
 
 from sonicsep.features import filters
 from sonicsep.features.chroma import chroma_cens, chroma_cqt, tonnetz
-from sonicsep.features.cqt import cqt
+from sonicsep.features.constantq import cqt
 from sonicsep.features.extractor import FeatureExtractor
 from sonicsep.features.onset import onset_strength
 from sonicsep.features.pitch import estimate_tuning, piptrack, pitch_tuning

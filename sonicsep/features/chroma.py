@@ -13,7 +13,7 @@ import scipy.signal
 
 from sonicsep.errors import ParameterError
 from sonicsep.features._validation import _fail, _positive_int, _real_float_array
-from sonicsep.features.cqt import _check_norm, cqt
+from sonicsep.features.constantq import _check_norm, cqt
 from sonicsep.features.filters import cq_to_chroma
 from sonicsep.kernels.spectral import normalize
 

@@ -35,7 +35,7 @@ import numpy as np
 from sonicsep.config import FMA_STATS
 from sonicsep.features._validation import _audio, _fail
 from sonicsep.features.chroma import chroma_cens, chroma_cqt, tonnetz
-from sonicsep.features.cqt import cqt
+from sonicsep.features.constantq import cqt
 from sonicsep.features.pitch import estimate_tuning
 from sonicsep.features.spectral import (
     chroma_stft,
