@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from synthetic_store import TINY_CONFIG, make_synthetic_store
 
-from sonicsep import audio, benchmark, classical
+from sonicsep import audio, benchmark, classical, predict
 from sonicsep.features import spectral_contrast, stft
 from sonicsep.features.fma import (
     FMA_COLUMN_NAMES,
@@ -135,7 +135,7 @@ def test_featurize_fma_fills_the_store_from_one_decode(tmp_path, fma_root, fma_m
         plain.fma_frame()
 
 
-def test_benchmark_trains_on_fma_features(tmp_path):
+def test_benchmark_trains_on_fma_features_and_predict_uses_them(tmp_path, fma_mp3):
     url = tmp_path / "fma.zarr"
     make_synthetic_store(url, config=TINY_CONFIG.replace(fma_features=True))
     store = FeatureStore.open(str(url))
@@ -149,3 +149,7 @@ def test_benchmark_trains_on_fma_features(tmp_path):
     assert "| method | fma track |\n|---|---|\n| kNN | 100.0 |" in (out / "results.md").read_text()
     model = classical.load_classical_model(out / "models" / "knn.joblib")
     assert model.feature_set == "fma" and model.columns == FMA_COLUMN_NAMES
+    # predict computes the file's 518 values under the model's config: one "segment", the file.
+    predictor = predict.load_predictor(out / "models" / "knn.joblib")
+    answer = predict.predict_file(str(fma_mp3), predictor, predictor.feature_config, top=2)
+    assert answer["n_segments"] == 1 and answer["top"][0]["genre"] in store.genres
