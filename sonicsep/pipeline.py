@@ -51,8 +51,11 @@ def featurize_track(path: str, config: FeatureConfig) -> dict[str, np.ndarray]:
     try:
         if config.fma_features:
             y, native_sr = audio.load(path, sr=None)
-            whole = {"fma_features": fma_features(y, sr=native_sr)}
-            segments = iter(audio.segment(audio.resample(y, native_sr, config.sr), config))
+            y_config = audio.resample(y, native_sr, config.sr)
+            # A 44.1 kHz file's 22,050 Hz resample is also the CQT's first halving.
+            half_rate = y_config if 2 * config.sr == native_sr else None
+            whole = {"fma_features": fma_features(y, sr=native_sr, half_rate=half_rate)}
+            segments = iter(audio.segment(y_config, config))
         else:
             segments = iter_segments(path, config)
         parts = [

@@ -90,6 +90,24 @@ def test_cqt_fma_native_rate(fma_clip, dtype):
     )
 
 
+def test_cqt_from_half_rate_equals_cqt(fma_clip):
+    # At 44.1 kHz FMA's CQT halves once early; the segments' 22,050 Hz resample is that signal.
+    half = audio.resample(fma_clip, 44100, 22050)
+    options = {"sr": 44100, "hop_length": 512, "bins_per_octave": 12, "n_bins": 84}
+    expected = cqt(fma_clip, **options)
+    from_half = cqt_module.cqt_from_half_rate
+    np.testing.assert_array_equal(from_half(fma_clip, half, **options), expected)
+    np.testing.assert_array_equal(from_half(fma_clip, None, **options), expected)
+    # It is the given signal that the octaves transform, not a resample of y.
+    assert not np.array_equal(from_half(fma_clip, half * 0.5, **options), expected)
+    with pytest.raises(ParameterError, match="half_rate"):
+        from_half(fma_clip, half[:-1], **options)
+    with pytest.raises(ParameterError, match="half_rate"):
+        from_half(fma_clip, half.astype(np.float64), **options)
+    with pytest.raises(TypeError, match="hop"):
+        from_half(fma_clip, half, hop=512)
+
+
 def test_cqt_full_clip_layout(gtzan_30s):
     got = cqt(gtzan_30s, sr=SR)
     assert_close(got, librosa.cqt(gtzan_30s, sr=SR), np.float32)

@@ -344,7 +344,33 @@ def cqt(
         length only warns (``n_fft=... is too large for input signal of length=...``), as
         librosa does.
     """
-    args = _checked_cqt_args(locals())
+    return _cqt(_checked_cqt_args(locals()))
+
+
+def cqt_from_half_rate(y: np.ndarray, half_rate: np.ndarray | None, **kwargs) -> np.ndarray:
+    """:func:`cqt` of a mono ``y`` given ``half_rate``, the same clip at half its rate as
+    ``sonicsep.audio.resample(y, sr, sr // 2)`` computes it (soxr 'HQ').
+
+    That is the very signal librosa's early downsampling makes when it halves once with
+    ``res_type='soxr_hq'`` (soxr's output depends only on the ratio), so a caller that needs
+    the half-rate clip anyway (featurize's segments of a 44.1 kHz file) saves the CQT's
+    costliest resampling. In every other case (or None) ``half_rate`` is not used. The result equals
+    ``cqt(y, **kwargs)`` bit for bit (tests/test_cqt.py).
+    """
+    unknown = sorted(set(kwargs) - set(_CQT_DEFAULTS))
+    if unknown:
+        raise TypeError(f"cqt_from_half_rate() got unexpected keyword arguments {unknown}")
+    args = _checked_cqt_args({**_CQT_DEFAULTS, **kwargs, "y": y})
+    if half_rate is None:
+        return _cqt(args)
+    y, half_rate = args["y"], _audio(half_rate)
+    if y.ndim != 1 or half_rate.shape != (-(-y.shape[0] // 2),) or half_rate.dtype != y.dtype:
+        _fail("half_rate", half_rate, "must be the mono y resampled to half its rate, same dtype")
+    return _cqt(args, half_rate)
+
+
+def _cqt(args: dict, half_rate: np.ndarray | None = None) -> np.ndarray:
+    """:func:`cqt` of validated arguments (see :func:`cqt_from_half_rate` for ``half_rate``)."""
     y = args["y"]
     if args["tuning"] is None:
         args["tuning"] = estimate_tuning(
@@ -363,7 +389,11 @@ def cqt(
                 f"is too short ({signals.shape[-1]} samples) for a "
                 f"{n_octaves}-octave CQT, which first downsamples by {plan.early_factor}",
             )
-        signals = _resample(signals, plan.early_factor, res_type)
+        if plan.early_factor == 2 and res_type == "soxr_hq" and half_rate is not None:
+            signals = half_rate.astype(signals.dtype)[np.newaxis]
+            cqt_kernels.divide_in_place(signals, np.sqrt(0.5))  # _resample's scaling
+        else:
+            signals = _resample(signals, plan.early_factor, res_type)
         if not scale:
             signals *= np.sqrt(plan.early_factor)
     n_columns = _n_columns(signals.shape[-1], plan)
@@ -380,6 +410,14 @@ def cqt(
         if octave.halve_after and i + 1 < len(plan.octaves):
             signals = _resample(signals, 2, res_type)
     return _librosa_layout(out.swapaxes(1, 2), lead)
+
+
+# cqt's keyword defaults, for cqt_from_half_rate's keyword arguments.
+_CQT_DEFAULTS = {
+    name: parameter.default
+    for name, parameter in inspect.signature(cqt).parameters.items()
+    if parameter.default is not inspect.Parameter.empty
+}
 
 
 def _n_columns(n_samples: int, plan: _CqtPlan) -> int:

@@ -35,7 +35,7 @@ import numpy as np
 from sonicsep.config import FMA_STATS
 from sonicsep.features._validation import _audio, _fail
 from sonicsep.features.chroma import chroma_cens, chroma_cqt, tonnetz
-from sonicsep.features.constantq import cqt
+from sonicsep.features.constantq import cqt_from_half_rate
 from sonicsep.features.pitch import estimate_tuning
 from sonicsep.features.spectral import (
     chroma_stft,
@@ -87,7 +87,9 @@ _STAT_CODES = np.array([stats.STAT_CODES[s] for s in FMA_STATISTICS], dtype=np.i
 _POSITION = {column: i for i, column in enumerate(FMA_COLUMNS)}
 
 
-def fma_series(y: np.ndarray, *, sr: int) -> dict[str, np.ndarray]:
+def fma_series(
+    y: np.ndarray, *, sr: int, half_rate: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """FMA's eleven features over time of a mono clip: name -> ``(rows, t)``.
 
     Parameters
@@ -95,6 +97,9 @@ def fma_series(y: np.ndarray, *, sr: int) -> dict[str, np.ndarray]:
     y : np.ndarray [shape=(n,)], float32 or float64
         The whole clip, mono, at its native rate (FMA decodes with ``sr=None``).
     sr : int > 0
+    half_rate : np.ndarray [shape=(ceil(n / 2),)] or None
+        ``sonicsep.audio.resample(y, sr, sr // 2)``, when the caller has it: the CQT then
+        reuses it for its first halving (same samples, see ``cqt_from_half_rate``).
 
     Returns
     -------
@@ -106,7 +111,8 @@ def fma_series(y: np.ndarray, *, sr: int) -> dict[str, np.ndarray]:
         _fail("y", y, "must be one mono clip of shape (n,)")
     magnitude = np.abs(stft(y, n_fft=_N_FFT, hop_length=_HOP))
     tuning = estimate_tuning(S=magnitude, sr=sr, bins_per_octave=12)
-    C = np.abs(cqt(y, sr=sr, hop_length=_HOP, bins_per_octave=12, n_bins=84, tuning=tuning))
+    cqt_options = {"sr": sr, "hop_length": _HOP, "bins_per_octave": 12, "n_bins": 84}
+    C = np.abs(cqt_from_half_rate(y, half_rate, tuning=tuning, **cqt_options))
     cens = chroma_cens(C=C, n_chroma=12, n_octaves=7)
     power = magnitude**2
     return {
@@ -139,14 +145,15 @@ def fma_statistics(series: dict[str, np.ndarray]) -> np.ndarray:
     return vector
 
 
-def fma_features(y: np.ndarray, *, sr: int) -> np.ndarray:
-    """FMA's 518 features of one mono clip at its native rate, in :data:`FMA_COLUMNS` order.
+def fma_features(y: np.ndarray, *, sr: int, half_rate: np.ndarray | None = None) -> np.ndarray:
+    """FMA's 518 features of one mono clip at its native rate, in :data:`FMA_COLUMNS` order
+    (``half_rate``: see :func:`fma_series`).
 
     Returns
     -------
     np.ndarray [shape=(518,), dtype=float64]
     """
-    return fma_statistics(fma_series(y, sr=sr))
+    return fma_statistics(fma_series(y, sr=sr, half_rate=half_rate))
 
 
 def fma_frame(vectors: np.ndarray, track_ids):
