@@ -64,6 +64,7 @@ from sonicsep.datasets.base import SPLITS
 from sonicsep.errors import StoreError
 from sonicsep.features.fma import FMA_COLUMN_NAMES, N_FMA, fma_frame
 from sonicsep.objects import object_path, read_object
+from sonicsep.store_reader import ChunkReader, read_pairs
 
 # 2: the warning array; duration is rewritten with each shard.
 SCHEMA_VERSION = 2
@@ -78,6 +79,15 @@ PENDING, OK, FAILED = range(3)
 # (1.22x at ~440 MB/s); level 3 gains 1% in size at 60% of the write speed, LZ4 loses 5%.
 # float32 dB values leave little to gain.
 COMPRESSOR = BloscCodec(cname="zstd", clevel=1, shuffle="shuffle", blocksize=1 << 20)
+# The spectrogram arrays (nearly all of a store's bytes) are stored uncompressed. Decoding
+# bounds streaming training: Zstd-1 gains 1.12x on the real clips' log-mel but decodes at
+# ~4,000 segments/s a core, and a compressed chunk is decoded whole however few of its
+# segments an epoch needs (about 2 per training segment, the splits being interleaved), while
+# an uncompressed segment is one ``pread`` into its batch row (sonicsep.store_reader); see
+# benchmarks/bench_input.py and bench_store_codecs.py. Stores written with COMPRESSOR read
+# as before.
+SPECTROGRAM_ARRAYS = ("mel_db", "mfcc")
+SPECTROGRAM_COMPRESSORS = None
 TARGET_CHUNK_BYTES = 4 * 2**20
 MAX_SHARD_BYTES = 256 * 2**20
 # One streaming read (:meth:`FeatureStore.iter_segment_blocks`) spans whole chunks up to this
@@ -258,6 +268,10 @@ class FeatureStore:
         self.echonest_names: tuple[str, ...] = tuple(attrs["echonest_names"])
         self.n_tracks: int = int(group["track"].shape[0])
         self._segment_arrays: dict[str, zarr.Array] = {}
+        # Segment reads of a local store bypass Zarr's read path (sonicsep.store_reader);
+        # False reads everything through Zarr (the benchmark compares the two).
+        self.direct_reads = True
+        self._readers: dict[str, ChunkReader | None] = {}
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -330,6 +344,7 @@ class FeatureStore:
         def big(name, dims, inner_shape, dtype=np.float32, fill=np.nan):
             per_track = int(np.prod(inner_shape)) * np.dtype(dtype).itemsize
             c = _chunk_tracks(per_track, T)
+            spectrogram = name in SPECTROGRAM_ARRAYS
             return group.create_array(
                 name,
                 shape=(n, *inner_shape),
@@ -337,7 +352,7 @@ class FeatureStore:
                 shards=(T, *inner_shape),
                 dtype=dtype,
                 fill_value=fill,
-                compressors=COMPRESSOR,
+                compressors=SPECTROGRAM_COMPRESSORS if spectrogram else COMPRESSOR,
                 dimension_names=dims,
             )
 
@@ -564,6 +579,15 @@ class FeatureStore:
             self._segment_arrays[name] = self.group[name]
         return self._segment_arrays[name]
 
+    def _reader(self, name: str) -> ChunkReader | None:
+        """The direct reader of ``name``, or None where reads go through Zarr."""
+        array = self._segment_array(name)
+        if not self.direct_reads:
+            return None
+        if name not in self._readers:
+            self._readers[name] = ChunkReader.open(array)
+        return self._readers[name]
+
     def segment_shape(self, name: str) -> tuple[int, ...]:
         """Shape of one segment's values in ``name``: (n_mels, frames) for ``mel_db``."""
         return tuple(self._segment_array(name).shape[2:])
@@ -580,6 +604,12 @@ class FeatureStore:
         rows = _row_array(rows, array.shape[0])
         if len(rows) == 0:
             return np.zeros((0, *array.shape[1:]), array.dtype)
+        reader = self._reader(name)
+        if reader is not None:
+            n_seg = array.shape[1]
+            every = np.tile(np.arange(n_seg), len(rows))
+            values = read_pairs(reader, np.repeat(rows, n_seg), every)
+            return values.reshape(len(rows), *array.shape[1:])
         unique_rows, position = np.unique(rows, return_inverse=True)
         return array.oindex[unique_rows][position]
 
@@ -597,6 +627,9 @@ class FeatureStore:
         _check_pairs(rows, segments)
         if len(rows) == 0:
             return np.zeros((0, *array.shape[2:]), array.dtype)
+        reader = self._reader(name)
+        if reader is not None:
+            return read_pairs(reader, rows, segments)
         unique_rows, position = np.unique(rows, return_inverse=True)
         return array.oindex[unique_rows][position, segments]
 
@@ -644,7 +677,11 @@ class FeatureStore:
         block_of = rows // block_tracks
         order = np.argsort(block_of, kind="stable")
         _, starts = np.unique(block_of[order], return_index=True)
+        reader = self._reader(name)
         for picks in np.split(order, starts[1:]):
+            if reader is not None:
+                yield picks, read_pairs(reader, rows[picks], segments[picks])
+                continue
             # Only the span of requested tracks: the chunks it touches are decoded either way.
             first, last = int(rows[picks].min()), int(rows[picks].max())
             data = array[first : last + 1]
