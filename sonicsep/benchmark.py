@@ -17,15 +17,17 @@ be benchmarked (every requested feature set was skipped; the notes say why), 130
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import joblib
 
-from sonicsep import classical, metrics
+from sonicsep import classical, classical_scale, metrics
 from sonicsep.errors import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -73,6 +75,9 @@ def run_benchmark(
     seed: int = classical.SEED,
     jobs: int = 1,
     tsne_points: int = TSNE_MAX_POINTS,
+    exact_grid: bool = False,
+    tune_max_samples: int = classical_scale.TUNE_MAX_SAMPLES,
+    runner=None,
     log=print,
 ) -> dict:
     """Benchmark every method on every feature set, write the figures and models, return the
@@ -100,6 +105,7 @@ def run_benchmark(
             title=f"t-SNE of '{name}' features ({fs.level}s)",
         )
         n_train = int((fs.split == "train").sum())
+        runnable_methods = []
         for method in methods:
             full = len(classical.grid_points(method, grids[method], n_train=sys.maxsize))
             feasible = len(classical.grid_points(method, grids[method], n_train))
@@ -114,10 +120,23 @@ def run_benchmark(
                     f"more than {n_train} training samples and were left out."
                 )
             log(f"  {method} on {name}: {feasible} grid points ...")
-            start_workers_deaf_to_ctrl_c(jobs)
-            result, model = classical.benchmark_method(
-                method, fs, store, grid=grids[method], seed=seed, jobs=jobs
+            runnable_methods.append(method)
+
+        def run_method(method, fs=fs):
+            return classical.benchmark_method(
+                method, fs, store, grid=grids[method], seed=seed, jobs=jobs,
+                exact_grid=exact_grid, tune_max_samples=tune_max_samples, runner=runner,
             )
+
+        if runner is None:
+            start_workers_deaf_to_ctrl_c(jobs)
+            outcomes = map(run_method, runnable_methods)
+        else:  # every method's grid groups are on the cluster at once, not one method's
+            pool = concurrent.futures.ThreadPoolExecutor(max(1, len(runnable_methods)))
+            with pool:
+                outcomes = list(pool.map(run_method, runnable_methods))
+        for method, (result, model) in zip(runnable_methods, outcomes, strict=True):
+            notes += scale_notes(result)
             results.append(result)
             confusion_matrix_png(
                 result.confusion,
@@ -145,6 +164,16 @@ def run_benchmark(
             "test": "scored once; track level = argmax of mean segment probability",
             "seed": seed,
             "grids": {m: {k: list(v) for k, v in grids[m].items()} for m in methods},
+            "exact_grid": exact_grid,
+            "tune_max_samples": tune_max_samples,
+            "scaled_variants": {
+                "svm": {"above_train_samples": classical_scale.SVM_EXACT_MAX_SAMPLES,
+                        "variant": classical_scale.VARIANTS["svm"]},
+                "random_forest": {
+                    "above_train_samples": classical_scale.FOREST_EXACT_MAX_SAMPLES,
+                    "variant": classical_scale.VARIANTS["random_forest"]},
+            },
+            "nested": {m: k for m, k in classical_scale.NESTED.items() if m in methods},
         },
         "feature_sets": list(feature_sets),
         "methods": list(methods),
@@ -169,6 +198,25 @@ def start_workers_deaf_to_ctrl_c(jobs: int) -> None:
             joblib.delayed(os.getpid)() for _ in range(jobs)
         )
     list(started)
+
+
+def scale_notes(result: classical.MethodResult) -> list[str]:
+    """What a result did differently from the study's exact protocol, one note each."""
+    notes = []
+    where = f"{result.method} on {result.feature_set}"
+    n_train = result.n_samples["train"]
+    if result.variant != classical_scale.EXACT:
+        notes.append(
+            f"{where}: {n_train} training samples, so the scaled variant was used: "
+            f"{classical_scale.VARIANTS[result.method]} (--exact-grid forces the study's)."
+        )
+    if result.tuned_on.get("subsample"):
+        notes.append(
+            f"{where}: tuned on a stratified subsample of {result.tuned_on['tracks']} training "
+            f"tracks ({result.tuned_on['samples']} of {n_train} samples); the chosen point "
+            "was refitted on all of train."
+        )
+    return notes
 
 
 def _prefer(new: classical.MethodResult, old: classical.MethodResult) -> bool:
@@ -269,6 +317,27 @@ def build_parser() -> argparse.ArgumentParser:
         default=min(4, os.cpu_count() or 1),
         help="grid points fitted in parallel (default: the CPU count, at most 4)",
     )
+    p.add_argument(
+        "--exact-grid",
+        action="store_true",
+        help="the study's exact methods and full-train tuning at any size (no scaled variants, "
+        "no tuning subsample; SVC and kNN can take days on fma_large)",
+    )
+    p.add_argument(
+        "--tune-samples",
+        type=int,
+        default=classical_scale.TUNE_MAX_SAMPLES,
+        metavar="N",
+        help="tune on a stratified subsample of whole training tracks of about N samples when "
+        "train has more; the chosen point is refitted on all of train; 0: never "
+        f"(default: {classical_scale.TUNE_MAX_SAMPLES})",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="address of a running dask.distributed scheduler (e.g. tcp://10.0.0.5:8786): grid "
+        "points, refits and methods run as tasks on its workers; --jobs is then unused",
+    )
     p.add_argument("--seed", type=int, default=classical.SEED,
                    help=f"seed of every model and split draw (default: {classical.SEED})")
     return p
@@ -302,16 +371,20 @@ def main(argv: Sequence[str] | None = None, *, grids: Mapping[str, Mapping] | No
         return EXIT_USAGE
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = run_benchmark(
-        store,
-        feature_sets or list(supported),
-        methods,
-        out_dir,
-        grids=classical.STUDY_GRIDS if grids is None else grids,
-        seed=args.seed,
-        jobs=args.jobs,
-        log=lambda msg: print(msg, file=sys.stderr),
-    )
+    with _runner(args.scheduler) as runner:
+        report = run_benchmark(
+            store,
+            feature_sets or list(supported),
+            methods,
+            out_dir,
+            grids=classical.STUDY_GRIDS if grids is None else grids,
+            seed=args.seed,
+            jobs=args.jobs,
+            exact_grid=args.exact_grid,
+            tune_max_samples=args.tune_samples,
+            runner=runner,
+            log=lambda msg: print(msg, file=sys.stderr),
+        )
     (out_dir / "results.json").write_text(json.dumps(report, indent=2) + "\n")
     (out_dir / "results.md").write_text(results_markdown(report))
     print(results_table(report) if report["results"] else "nothing could be benchmarked")
@@ -319,6 +392,20 @@ def main(argv: Sequence[str] | None = None, *, grids: Mapping[str, Mapping] | No
         print(f"note: {note}")
     print(f"results written to {out_dir}/")
     return EXIT_OK if report["results"] else EXIT_NOTHING
+
+
+@contextlib.contextmanager
+def _runner(scheduler: str | None) -> Iterator:
+    """None (joblib here) or a :class:`~sonicsep.classical_dask.DaskRunner` of ``scheduler``."""
+    if not scheduler:
+        yield None
+        return
+    from dask.distributed import Client
+
+    from sonicsep.classical_dask import DaskRunner
+
+    with Client(scheduler) as client:
+        yield DaskRunner(client)
 
 
 if __name__ == "__main__":

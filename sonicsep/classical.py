@@ -31,7 +31,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sonicsep import __version__, metrics
+from sonicsep import __version__, classical_scale, metrics
 from sonicsep.errors import ModelError, ParameterError
 from sonicsep.features.fma import FMA_COLUMN_NAMES
 from sonicsep.store import SPLITS, FeatureStore
@@ -58,13 +58,23 @@ STUDY_GRIDS: Mapping[str, Mapping[str, tuple]] = {
 
 # ---------------------------------------------------------------------- estimators
 def make_pipeline(
-    method: str, params: Mapping, *, seed: int = SEED, n_jobs: int = 1, smallest_class: int = 5
+    method: str,
+    params: Mapping,
+    *,
+    seed: int = SEED,
+    n_jobs: int = 1,
+    smallest_class: int = 5,
+    variant: str = classical_scale.EXACT,
+    n_train: int = 0,
 ) -> Pipeline:
     """StandardScaler then the classifier of ``method`` with ``params``.
 
     The scaler is inside the pipeline so that fitting on the train split fits it on train only,
     and so that the saved model scales new inputs exactly as it scaled its training data.
+    ``variant`` (:func:`sonicsep.classical_scale.choose_variant`) swaps in the estimator that
+    scales, sized by ``n_train``.
     """
+    scaled = variant != classical_scale.EXACT
     if method == "knn":
         model = KNeighborsClassifier(**params, n_jobs=n_jobs)
     elif method == "svm":
@@ -75,10 +85,17 @@ def make_pipeline(
         # tracks are scored on mean segment probability; one SVC is refitted on all of train.
         # Fewer folds when a genre has fewer than 5 training examples (small Echonest subsets).
         folds = max(2, min(5, smallest_class))
-        model = CalibratedClassifierCV(SVC(**params, random_state=seed), cv=folds, ensemble=False)
+        svm = (
+            classical_scale.scaled_svm(params, seed=seed, n_train=n_train)
+            if scaled
+            else SVC(**params, random_state=seed)
+        )
+        model = CalibratedClassifierCV(svm, cv=folds, ensemble=False)
     elif method == "random_forest":
         from sklearn.ensemble import RandomForestClassifier
 
+        if scaled:
+            params = {"min_samples_leaf": classical_scale.forest_min_leaf(n_train), **params}
         model = RandomForestClassifier(**params, random_state=seed, n_jobs=n_jobs)
     elif method == "xgboost":
         from xgboost import XGBClassifier
@@ -329,6 +346,9 @@ class ClassicalModel:
     params: dict
     feature_config: dict
     scores: dict
+    # Which estimator the method's grid point was fitted with (classical_scale.choose_variant);
+    # models saved before variants existed load as "exact".
+    variant: str = classical_scale.EXACT
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Probability of every genre of ``genres`` [shape=(n, len(genres))]."""
@@ -377,7 +397,13 @@ def load_classical_model(path: str | Path) -> ClassicalModel:
             f"{str(path)!r} has model format {payload.get('format')!r}, this SonicSep reads "
             f"{MODEL_FORMAT}; retrain it with `python -m sonicsep.benchmark`"
         )
-    return ClassicalModel(**{f.name: payload[f.name] for f in dataclasses.fields(ClassicalModel)})
+    return ClassicalModel(
+        **{
+            f.name: payload[f.name]
+            for f in dataclasses.fields(ClassicalModel)
+            if f.name in payload or f.default is dataclasses.MISSING
+        }
+    )
 
 
 # ---------------------------------------------------------------------- benchmark
@@ -403,6 +429,9 @@ class MethodResult:
     n_tracks: dict
     tune_seconds: float
     fit_seconds: float
+    variant: str = classical_scale.EXACT
+    # Samples and tracks the grid was tuned on, and whether they are a subsample of train.
+    tuned_on: dict = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
@@ -415,20 +444,40 @@ def _encode(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
     return np.searchsorted(classes, y)
 
 
-def _smallest_class(y: np.ndarray) -> int:
+def smallest_class(y: np.ndarray) -> int:
+    """Sample count of the rarest label of ``y`` (sizes the SVM's calibration folds)."""
     counts = np.unique(y, return_counts=True)[1]
     return int(counts.min()) if counts.size else 0
 
 
 def _fit_score(method, params, seed, X_train, y_train, X_val, y_val) -> float:
-    """Fit one grid point on train, return its accuracy on validation (labels pre-encoded).
+    """Fit one grid point on train, return its accuracy on validation (labels pre-encoded)."""
+    nested = classical_scale.NESTED.get(method)
+    values = [params[nested]] if nested in params else [None]
+    return classical_scale.score_group(
+        method, classical_scale.EXACT, params, values, seed, X_train, y_train, X_val, y_val
+    )[0]
 
-    Predicts by argmax probability, exactly as the final model is scored, so the chosen
-    point's validation score is reproduced by the refit.
-    """
-    model = make_pipeline(method, params, seed=seed, smallest_class=_smallest_class(y_train))
-    model.fit(X_train, y_train)
-    return metrics.accuracy(y_val, model.predict_proba(X_val).argmax(axis=1))
+
+class LocalRunner:
+    """Runs task calls here, ``jobs`` at a time with joblib; the Dask runner
+    (:class:`sonicsep.classical_dask.DaskRunner`) has the same two methods."""
+
+    def __init__(self, jobs: int = 1):
+        self.jobs = jobs
+
+    def map(self, fn, calls: Sequence[tuple], data: Sequence) -> list:
+        """``[fn(*call, *data) for call in calls]``, in parallel."""
+        if len(calls) == 1 or self.jobs == 1:
+            return [fn(*call, *data) for call in calls]
+        return joblib.Parallel(n_jobs=self.jobs)(joblib.delayed(fn)(*c, *data) for c in calls)
+
+    def refit(self, method, params, seed, variant, X_train, y_train) -> Pipeline:
+        """The chosen point fitted on all of train, with ``jobs`` threads where it has them."""
+        return make_pipeline(
+            method, params, seed=seed, n_jobs=self.jobs, smallest_class=smallest_class(y_train),
+            variant=variant, n_train=len(y_train),
+        ).fit(X_train, y_train)
 
 
 def tune(
@@ -441,19 +490,36 @@ def tune(
     *,
     seed: int = SEED,
     jobs: int = 1,
+    variant: str = classical_scale.EXACT,
+    train_rows: np.ndarray | None = None,
+    runner=None,
 ) -> list[dict]:
-    """Validation accuracy of every feasible grid point, fitted on train (joblib over points).
+    """Validation accuracy of every feasible grid point, fitted on train (or its ``train_rows``).
 
-    Returns ``[{"params": ..., "val_accuracy": ...}]`` in grid order.
+    Points that nest (:func:`sonicsep.classical_scale.nest`) share one fit; the groups run on
+    ``runner`` (default: joblib with ``jobs`` processes). Returns
+    ``[{"params": ..., "val_accuracy": ...}]`` in grid order.
     """
-    points = grid_points(method, grid, len(X_train))
+    n_fit = len(X_train) if train_rows is None else len(train_rows)
+    points = grid_points(method, grid, n_fit)
     if not points:
         raise ParameterError(
-            f"no point of the {method} grid {dict(grid)} fits {len(X_train)} training samples"
+            f"no point of the {method} grid {dict(grid)} fits {n_fit} training samples"
         )
-    scores = joblib.Parallel(n_jobs=jobs)(
-        joblib.delayed(_fit_score)(method, p, seed, X_train, y_train, X_val, y_val) for p in points
-    )
+    runner = LocalRunner(jobs) if runner is None else runner
+    key = classical_scale.NESTED.get(method)
+    groups = classical_scale.nest(method, points)
+    calls = [
+        (method, variant, fit, [points[i].get(key) for i in indices], seed)
+        for fit, indices in groups
+    ]
+    data = (X_train, y_train, X_val, y_val, train_rows)
+    scores = [None] * len(points)
+    for (_, indices), group_scores in zip(
+        groups, runner.map(classical_scale.score_group, calls, data), strict=True
+    ):
+        for i, score in zip(indices, group_scores, strict=True):
+            scores[i] = score
     return [{"params": p, "val_accuracy": s} for p, s in zip(points, scores, strict=True)]
 
 
@@ -470,31 +536,47 @@ def benchmark_method(
     grid: Mapping[str, Sequence] | None = None,
     seed: int = SEED,
     jobs: int = 1,
+    exact_grid: bool = False,
+    tune_max_samples: int = classical_scale.TUNE_MAX_SAMPLES,
+    runner=None,
 ) -> tuple[MethodResult, ClassicalModel]:
-    """Tune ``method`` on the validation split, refit on train only, score once on test."""
+    """Tune ``method`` on the validation split, refit on train only, score once on test.
+
+    Unless ``exact_grid``, a large train split is tuned on a stratified subsample of whole
+    tracks (at most ``tune_max_samples`` samples; 0 never subsamples) and the method may be
+    swapped for its scaled variant; the chosen point is always refitted on all of train.
+    """
     grid = STUDY_GRIDS[method] if grid is None else grid
-    X_train, y_train, _ = fs.part("train")
+    runner = LocalRunner(jobs) if runner is None else runner
+    X_train, y_train, rows_train = fs.part("train")
     X_val, y_val, rows_val = fs.part("val")
     X_test, y_test, rows_test = fs.part("test")
     classes = np.unique(y_train)
+    y_encoded = _encode(y_train, classes)
+    variant = classical_scale.choose_variant(method, len(y_train), exact_grid=exact_grid)
+    train_rows = None
+    if not exact_grid:
+        train_rows = classical_scale.tuning_subsample(
+            y_train, rows_train, tune_max_samples, seed=seed
+        )
+    tuned_rows = rows_train if train_rows is None else rows_train[train_rows]
     start = time.perf_counter()
     scored = tune(
         method,
         grid,
         X_train,
-        _encode(y_train, classes),
+        y_encoded,
         X_val,
         np.where(np.isin(y_val, classes), _encode(y_val, classes), -1),
         seed=seed,
-        jobs=jobs,
+        variant=variant,
+        train_rows=train_rows,
+        runner=runner,
     )
     tune_seconds = time.perf_counter() - start
     params = best_point(scored)
     start = time.perf_counter()
-    y_encoded = _encode(y_train, classes)
-    pipeline = make_pipeline(
-        method, params, seed=seed, n_jobs=jobs, smallest_class=_smallest_class(y_encoded)
-    ).fit(X_train, y_encoded)
+    pipeline = runner.refit(method, params, seed, variant, X_train, y_encoded)
     fit_seconds = time.perf_counter() - start
     model = ClassicalModel(
         pipeline=pipeline,
@@ -507,6 +589,7 @@ def benchmark_method(
         params=params,
         feature_config=store.config.to_dict(),
         scores={},
+        variant=variant,
     )
     proba_val, proba_test = model.predict_proba(X_val), model.predict_proba(X_test)
     y_track, pred_track = metrics.track_predictions(proba_test, y_test, rows_test)
@@ -528,6 +611,12 @@ def benchmark_method(
         n_tracks={s: fs.n_tracks(s) for s in SPLITS},
         tune_seconds=tune_seconds,
         fit_seconds=fit_seconds,
+        variant=variant,
+        tuned_on={
+            "samples": len(tuned_rows),
+            "tracks": len(np.unique(tuned_rows)),
+            "subsample": train_rows is not None,
+        },
     )
     model.scores = {
         "val_accuracy": result.val_accuracy,

@@ -1,0 +1,200 @@
+"""What keeps the classical baselines bounded at FMA scale: scaled method variants, nested grid
+points that share one fit, and the stratified track-level subsample that tuning may use.
+
+A *variant* names the estimator a method's grid point is fitted with: ``"exact"`` is the study's
+(SVC, brute-force kNN, unbounded forests), the others scale to fma_large's ~640k training
+segments. :func:`choose_variant` picks one from the number of training samples; the crossovers
+are measured (``benchmarks/bench_classical.py --crossover``), and ``--exact-grid`` forces
+``"exact"``.
+
+A *group* is the grid points that differ only in a nested hyperparameter, scored from one fit:
+a forest of the largest ``n_estimators`` scored on its first trees, XGBoost through
+``iteration_range``, kNN from one neighbour query of the largest ``n_neighbors``. Each group's
+scores equal those of separate fits (tests check it), so the grid is the study's, only cheaper.
+
+:func:`score_group` is the task function both the local joblib run and a Dask cluster run, so it
+lives in this importable module (a task pickles its function by module and name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from sonicsep import metrics
+
+EXACT = "exact"
+# Above this many training samples the calibrated kernel SVC (quadratic or worse in samples,
+# 6 fits with 5-fold calibration) is replaced: measured with `bench_classical.py --crossover`.
+SVM_EXACT_MAX_SAMPLES = 20_000
+# Above this many the forest's leaves are bounded (see VARIANTS): a fully grown tree of 640k
+# noisy segments has ~10^5-10^6 nodes at ~200 bytes each, and 200 of them do not fit in memory.
+FOREST_EXACT_MAX_SAMPLES = 100_000
+FOREST_LEAF_SAMPLES = 10_000  # a scaled tree has at most about this many leaves
+NYSTROEM_COMPONENTS = 300
+# Tuning fits on at most this many training samples (a stratified subsample of whole tracks);
+# the chosen point is refitted on all of train.
+TUNE_MAX_SAMPLES = 100_000
+
+VARIANTS = {
+    "svm": "linear: calibrated LinearSVC; rbf/poly: calibrated Nystroem "
+    f"({NYSTROEM_COMPONENTS} components, SVC's gamma/degree/coef0) + SGDClassifier (hinge)",
+    "random_forest": "leaves of at least n_train/"
+    f"{FOREST_LEAF_SAMPLES} samples (min_samples_leaf) so 200 trees fit in memory",
+}
+# The hyperparameter whose grid values share one fit, per method.
+NESTED = {"random_forest": "n_estimators", "xgboost": "n_estimators", "knn": "n_neighbors"}
+
+
+def choose_variant(method: str, n_train: int, *, exact_grid: bool = False) -> str:
+    """The estimator variant ``method`` is fitted with on ``n_train`` training samples."""
+    if exact_grid:
+        return EXACT
+    if method == "svm" and n_train > SVM_EXACT_MAX_SAMPLES:
+        return "scaled"
+    if method == "random_forest" and n_train > FOREST_EXACT_MAX_SAMPLES:
+        return "scaled"
+    return EXACT
+
+
+def forest_min_leaf(n_train: int) -> int:
+    """min_samples_leaf of a scaled forest: at most ~FOREST_LEAF_SAMPLES leaves per tree."""
+    return max(1, -(-n_train // FOREST_LEAF_SAMPLES))
+
+
+def scaled_svm(params: Mapping, *, seed: int, n_train: int):
+    """The uncalibrated scalable SVM equivalent to ``SVC(**params)`` (see :data:`VARIANTS`).
+
+    Nystroem's defaults are matched to SVC's: on standardised inputs SVC's ``gamma='scale'`` is
+    1/n_features, Nystroem's ``gamma=None``; SVC's poly kernel has ``coef0=0``.
+    """
+    from sklearn.kernel_approximation import Nystroem
+    from sklearn.linear_model import SGDClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.svm import LinearSVC
+
+    kernel = params.get("kernel", "rbf")
+    if kernel == "linear":
+        return LinearSVC(random_state=seed)
+    nystroem = Nystroem(
+        kernel=kernel,
+        degree=params.get("degree", 3),
+        coef0=params.get("coef0", 0.0),
+        n_components=min(NYSTROEM_COMPONENTS, n_train),
+        random_state=seed,
+    )
+    return Pipeline([("nystroem", nystroem), ("sgd", SGDClassifier(random_state=seed))])
+
+
+# ---------------------------------------------------------------------- nested grid points
+def nest(method: str, points: Sequence[Mapping]) -> list[tuple[dict, list[int]]]:
+    """Group ``points`` that differ only in the method's nested hyperparameter.
+
+    Returns ``[(fit_params, indices)]`` in order of first appearance: ``fit_params`` is the
+    group's point with the largest nested value, ``indices`` the group's points in ``points``.
+    Methods without a nested hyperparameter get one group per point.
+    """
+    key = NESTED.get(method)
+    groups: dict[tuple, list[int]] = {}
+    for i, point in enumerate(points):
+        rest = tuple(sorted((k, repr(v)) for k, v in point.items() if k != key))
+        groups.setdefault(rest if key in point else (i,), []).append(i)
+    out = []
+    for indices in groups.values():
+        fit = dict(points[indices[0]])
+        if key in fit:
+            fit[key] = max(points[i][key] for i in indices)
+        out.append((fit, indices))
+    return out
+
+
+def nested_probabilities(method: str, pipeline, X, values: Sequence[int]) -> list[np.ndarray]:
+    """Validation probabilities of a fitted group model at every nested ``values``.
+
+    Each equals what a model fitted with that value predicts: a forest's first k trees are the
+    trees a k-tree forest of the same seed grows, averaged in the same order; XGBoost's first k
+    rounds are a k-round model; the k nearest neighbours are the first k of a larger query.
+    """
+    key = NESTED.get(method)
+    model = pipeline[-1]
+    if key is None or len(values) == 1 and values[0] == getattr(model, key):
+        return [pipeline.predict_proba(X)]
+    Xs = pipeline[:-1].transform(X)
+    if method == "random_forest":
+        Xs = np.asarray(Xs, dtype=np.float32)
+        total = np.zeros((len(Xs), model.n_classes_))
+        by_count = {}
+        for k, tree in enumerate(model.estimators_, start=1):
+            total += tree.predict_proba(Xs, check_input=False)
+            if k in values:
+                by_count[k] = total / k
+        return [by_count[v] for v in values]
+    if method == "xgboost":
+        return [model.predict_proba(Xs, iteration_range=(0, v)) for v in values]
+    if method == "knn":
+        neighbours = model.kneighbors(Xs, n_neighbors=max(values), return_distance=False)
+        labels = model._y[neighbours]  # encoded training labels of each neighbour, nearest first
+        n_classes = len(model.classes_)
+        out = []
+        for k in values:
+            counts = np.zeros((len(Xs), n_classes))
+            for j in range(k):
+                counts[np.arange(len(Xs)), labels[:, j]] += 1
+            out.append(counts / k)
+        return out
+    raise ValueError(f"{method} has no nested hyperparameter")
+
+
+def score_group(
+    method: str,
+    variant: str,
+    fit_params: Mapping,
+    values: Sequence,
+    seed: int,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    train_rows: np.ndarray | None = None,
+) -> list[float]:
+    """Fit one group on train (``train_rows`` of it when tuning on a subsample), return the
+    validation accuracy at each nested value (labels pre-encoded). This is a task function.
+
+    Predicts by argmax probability, exactly as the final model is scored.
+    """
+    from sonicsep.classical import make_pipeline, smallest_class
+
+    if train_rows is not None:
+        X_train, y_train = X_train[train_rows], y_train[train_rows]
+    model = make_pipeline(
+        method, fit_params, seed=seed, smallest_class=smallest_class(y_train), variant=variant,
+        n_train=len(y_train),
+    )
+    model.fit(X_train, y_train)
+    probas = nested_probabilities(method, model, X_val, list(values))
+    return [metrics.accuracy(y_val, p.argmax(axis=1)) for p in probas]
+
+
+# ---------------------------------------------------------------------- tuning subsample
+def tuning_subsample(
+    y: np.ndarray, track_row: np.ndarray, max_samples: int, *, seed: int
+) -> np.ndarray | None:
+    """Indices of a stratified subsample of whole tracks with about ``max_samples`` samples,
+    or None when all of them are at most that many.
+
+    Every genre keeps the same fraction of its tracks (at least one), so the subsample has the
+    genre balance of train, and a track's segments are never split between in and out.
+    """
+    if max_samples <= 0 or len(y) <= max_samples:
+        return None
+    rng = np.random.default_rng(seed)
+    tracks, first = np.unique(track_row, return_index=True)
+    track_label = y[first]
+    fraction = max_samples / len(y)
+    chosen = []
+    for genre in np.unique(track_label):
+        of_genre = tracks[track_label == genre]
+        n = max(1, round(fraction * len(of_genre)))
+        chosen.append(rng.choice(of_genre, size=n, replace=False))
+    return np.flatnonzero(np.isin(track_row, np.concatenate(chosen)))
