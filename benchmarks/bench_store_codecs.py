@@ -2,7 +2,14 @@
 
 Data: log-mel segments (float32, the store's largest array) of the real GTZAN and FMA clips in
 ../shared/data (or generated noise+tones where absent), laid out exactly as the store does
-(track, segment, mel, time) with the store's chunking. Prints a table and writes JSON.
+(track, segment, mel, time) with the store's chunking. Per codec: the compression ratio, the
+best of ``--repeats`` whole-array writes and reads through Zarr (all cores), and the segments
+per CPU-second one thread reads with the store's direct reader (:mod:`sonicsep.store_reader`: a
+compressed chunk is decoded whole into scratch and its segments gathered out, an uncompressed
+segment is one ``pread``), which bounds streaming training at cores x that rate when an epoch
+needs every segment of the chunks it reads (divided by the decoded segments per training
+segment when it does not, see benchmarks/bench_input.py). ``memcpy`` of the same bytes (CPU time
+too) is the memory floor. The load average is printed: the machine may be shared.
 
     .venv/bin/python benchmarks/bench_store_codecs.py
 """
@@ -11,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -18,12 +26,14 @@ from pathlib import Path
 
 import numpy as np
 import zarr
+from numcodecs import blosc
 from zarr.codecs import BloscCodec, ZstdCodec
 
 from sonicsep.audio import segment
 from sonicsep.config import FeatureConfig
 from sonicsep.features import FeatureExtractor
 from sonicsep.store import _chunk_tracks
+from sonicsep.store_reader import ChunkReader
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 CODECS = {
@@ -75,10 +85,37 @@ def real_mel(config: FeatureConfig) -> np.ndarray:
     return np.stack(mels)
 
 
+def direct_seconds(array: zarr.Array) -> float:
+    """CPU seconds one thread takes to read every segment of ``array`` with its direct reader,
+    a chunk at a time, into a preallocated output (CPU time: on a shared machine the wall time
+    follows the other jobs)."""
+    reader = ChunkReader.open(array)
+    # Decode in this thread as the pipeline's reader threads do (numcodecs would hand a main
+    # thread's Blosc call to Blosc's own threads, whose CPU time thread_time misses).
+    blosc.use_threads = False
+    n_tracks, n_segments = array.shape[:2]
+    out = np.empty((reader.chunk_tracks * n_segments, *array.shape[2:]), array.dtype)
+    start = time.thread_time()
+    for first in range(0, n_tracks, reader.chunk_tracks):
+        rows = np.repeat(np.arange(first, first + reader.chunk_tracks), n_segments)
+        reader.read_segments(out, rows, np.tile(np.arange(n_segments), reader.chunk_tracks))
+    return time.thread_time() - start
+
+
+def memcpy_seconds(data: np.ndarray, repeats: int) -> float:
+    out = np.empty_like(data)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.thread_time()
+        np.copyto(out, data)
+        best = min(best, time.thread_time() - start)
+    return best
+
+
 def measure(data: np.ndarray, codec, chunk_tracks: int, repeats: int = 3) -> dict:
     root = Path(tempfile.mkdtemp())
     try:
-        best_w = best_r = float("inf")
+        best_w = best_r = best_d = float("inf")
         for _ in range(repeats):
             shutil.rmtree(root / "a.zarr", ignore_errors=True)
             arr = zarr.create_array(
@@ -96,6 +133,7 @@ def measure(data: np.ndarray, codec, chunk_tracks: int, repeats: int = 3) -> dic
             t0 = time.perf_counter()
             back = zarr.open_array(str(root / "a.zarr"))[:]
             best_r = min(best_r, time.perf_counter() - t0)
+            best_d = min(best_d, direct_seconds(zarr.open_array(str(root / "a.zarr"))))
         assert np.array_equal(back, data, equal_nan=True)
         size = sum(p.stat().st_size for p in (root / "a.zarr").rglob("*") if p.is_file())
     finally:
@@ -105,6 +143,7 @@ def measure(data: np.ndarray, codec, chunk_tracks: int, repeats: int = 3) -> dic
         "ratio": data.nbytes / size,
         "write_MB_s": mb / best_w,
         "read_MB_s": mb / best_r,
+        "direct_segments_per_cpu_s": data.shape[0] * data.shape[1] / best_d,
         "bytes": size,
     }
 
@@ -112,21 +151,32 @@ def measure(data: np.ndarray, codec, chunk_tracks: int, repeats: int = 3) -> dic
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="benchmarks/results/bench_store_codecs.json")
+    parser.add_argument("--repeats", type=int, default=5, help="best of this many timings")
     args = parser.parse_args()
     config = FeatureConfig()
     data = real_mel(config)
     chunk_tracks = _chunk_tracks(data[0].nbytes, 64)  # the store's own chunking rule
     data = data[: len(data) - len(data) % chunk_tracks]  # whole chunks in one shard
-    rows = {name: measure(data, codec, chunk_tracks) for name, codec in CODECS.items()}
+    rows = {}
+    for name, codec in CODECS.items():
+        rows[name] = measure(data, codec, chunk_tracks, args.repeats)
+        rows[name]["load_average"] = round(os.getloadavg()[0], 2)
+    segments = data.shape[0] * data.shape[1]
+    memcpy = segments / memcpy_seconds(data, args.repeats)
     print(
         f"log-mel of {data.shape[0]} tracks, {data.nbytes / 2**20:.1f} MiB raw, "
-        f"chunk {chunk_tracks} tracks"
+        f"chunk {chunk_tracks} tracks; memcpy {memcpy:.0f} segments/cpu-s"
     )
-    print(f"{'codec':28s} {'ratio':>6s} {'write MB/s':>11s} {'read MB/s':>10s}")
+    print(f"{'codec':28s} {'ratio':>6s} {'write MB/s':>11s} {'read MB/s':>10s} "
+          f"{'direct seg/cpu-s':>22s} {'load':>5s}")
     for name, r in rows.items():
-        print(f"{name:28s} {r['ratio']:6.2f} {r['write_MB_s']:11.0f} {r['read_MB_s']:10.0f}")
+        print(f"{name:28s} {r['ratio']:6.3f} {r['write_MB_s']:11.0f} {r['read_MB_s']:10.0f} "
+              f"{r['direct_segments_per_cpu_s']:22.0f} {r['load_average']:5.2f}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"shape": data.shape, "codecs": rows}, indent=2))
+    Path(args.out).write_text(json.dumps(
+        {"shape": data.shape, "memcpy_segments_per_cpu_s": memcpy, "codecs": rows},
+        indent=2,
+    ))
 
 
 if __name__ == "__main__":

@@ -79,13 +79,14 @@ PENDING, OK, FAILED = range(3)
 # (1.22x at ~440 MB/s); level 3 gains 1% in size at 60% of the write speed, LZ4 loses 5%.
 # float32 dB values leave little to gain.
 COMPRESSOR = BloscCodec(cname="zstd", clevel=1, shuffle="shuffle", blocksize=1 << 20)
-# The spectrogram arrays (nearly all of a store's bytes) are stored uncompressed. Decoding
-# bounds streaming training: Zstd-1 gains 1.12x on the real clips' log-mel but decodes at
-# ~4,000 segments/s a core, and a compressed chunk is decoded whole however few of its
-# segments an epoch needs (about 2 per training segment, the splits being interleaved), while
-# an uncompressed segment is one ``pread`` into its batch row (sonicsep.store_reader); see
-# benchmarks/bench_input.py and bench_store_codecs.py. Stores written with COMPRESSOR read
-# as before.
+# The spectrogram arrays (nearly all of a store's bytes) are stored uncompressed, for
+# streaming training (issue 14): a compressed chunk is decoded whole however few of its
+# segments an epoch needs (1.97 segments per training segment, the splits being interleaved
+# within chunks), and the direct reader decodes COMPRESSOR's chunks at ~6,100 segments per
+# CPU-second against ~24,500 for an uncompressed segment, which is one ``pread`` into its
+# output row (sonicsep.store_reader; bench_store_codecs.py on a shared 2-core machine). The
+# streaming pipeline then needs ~200 CPU-us a segment instead of ~575 (bench_input.py), at
+# the price of 1.25x the bytes. Stores written with compressed spectrograms read as before.
 SPECTROGRAM_ARRAYS = ("mel_db", "mfcc")
 SPECTROGRAM_COMPRESSORS = None
 TARGET_CHUNK_BYTES = 4 * 2**20
@@ -598,7 +599,7 @@ class FeatureStore:
         Returns
         -------
         np.ndarray [shape=(len(rows), max_segments, ...)]
-            ``name``'s values; each distinct track is read once (one orthogonal selection).
+            ``name``'s values; each stored chunk is read once (see :meth:`read_segments`).
         """
         array = self._segment_array(name)
         rows = _row_array(rows, array.shape[0])
@@ -619,8 +620,9 @@ class FeatureStore:
         Returns
         -------
         np.ndarray [shape=(len(rows), ...)]
-            ``name``'s values; each distinct track is read once (one orthogonal selection), so
-            a window of segments from a few chunks decodes each of those chunks once.
+            ``name``'s values. A local store is read by :mod:`sonicsep.store_reader`, one task
+            per stored chunk on all cores (an uncompressed segment is one ``pread``, a
+            compressed chunk is decoded once); other URLs by one orthogonal Zarr selection.
         """
         array = self._segment_array(name)
         rows, segments = _row_array(rows, array.shape[0]), np.asarray(segments, np.int64)
@@ -653,7 +655,8 @@ class FeatureStore:
         """Stream segments ``(rows[i], segments[i])`` of ``name`` a block of chunks at a time.
 
         A block is a run of whole stored chunks of tracks (at most ``max_block_bytes``, at
-        least one chunk), read with one call; blocks come in store order and blocks holding no
+        least one chunk), read with one call (:meth:`read_segments`' reader: its chunks read
+        in parallel on a local store); blocks come in store order and blocks holding no
         requested segment are not read, so memory stays bounded by one block however big the
         array (a whole ``mel_db`` of fma_large is ~70 GB).
 
