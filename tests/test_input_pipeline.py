@@ -13,12 +13,14 @@ import numpy as np
 import pytest
 from helpers import TINY_CNN, make_demo_store
 
+from sonicsep import store as store_module
 from sonicsep.errors import ParameterError
 from sonicsep.nn.cache import GIB, Batches, SplitCache, cache_bytes, choose_cache
 from sonicsep.nn.config import default_config, with_overrides
 from sonicsep.nn.input_pipeline import InputPipeline, compute_norm_stats
 from sonicsep.nn.train import data_mesh, train_and_evaluate
 from sonicsep.nn.trained import load_trained
+from sonicsep.store import FeatureStore
 from tests.synthetic_store import make_synthetic_store
 
 KEYS = ("x", "label", "echonest", "echonest_mask", "weight")
@@ -63,6 +65,19 @@ def test_parallel_reads_give_the_serial_batches_in_a_pure_order(store, pipeline)
     expected = (raw - pipeline.stats.feature_mean[:, None]) / pipeline.stats.feature_std[:, None]
     x = np.concatenate([b["x"] for b in first])[: len(order)]
     np.testing.assert_array_equal(x, expected.astype(np.float32))
+
+
+def test_batches_do_not_depend_on_how_the_store_is_read(store, pipeline, tmp_path, monkeypatch):
+    """Direct reads (the default for a local store), Zarr's (a file:// URL) and a store written
+    with compressed spectrograms (the layout before issue 14) give the same batches."""
+    monkeypatch.setattr(store_module, "SPECTROGRAM_COMPRESSORS", store_module.COMPRESSOR)
+    compressed = make_synthetic_store(tmp_path / "c.zarr", tracks_per_shard=4)
+    assert compressed.group["mel_db"].compressors and not store.group["mel_db"].compressors
+    expected = _host(pipeline, "train", 5, True)
+    for other in (FeatureStore.open(f"file://{store.url}"), compressed):
+        same = InputPipeline(other, "mel", pipeline.stats, batch_size=8, seed=7,
+                             shuffle_buffer=10, workers=2)
+        _assert_same_batches(expected, _host(same, "train", 5, True))
 
 
 @pytest.mark.parametrize("split, shuffle", [("train", True), ("val", False), ("test", False)])
