@@ -269,6 +269,7 @@ class FeatureStore:
         self.echonest_names: tuple[str, ...] = tuple(attrs["echonest_names"])
         self.n_tracks: int = int(group["track"].shape[0])
         self._segment_arrays: dict[str, zarr.Array] = {}
+        self._layouts: dict[str, tuple[tuple[int, ...], int, np.dtype]] = {}
         # Segment reads of a local store bypass Zarr's read path (sonicsep.store_reader);
         # False reads everything through Zarr (the benchmark compares the two).
         self.direct_reads = True
@@ -577,8 +578,17 @@ class FeatureStore:
         # Opening an array reads and parses its metadata (~1 ms); the pipeline reads a window
         # every few batches, and an array's layout never changes after create.
         if name not in self._segment_arrays:
-            self._segment_arrays[name] = self.group[name]
+            array = self.group[name]
+            self._segment_arrays[name] = array
+            # Zarr's shape/chunks properties rebuild from metadata on every access; the
+            # readers consult them once a chunk.
+            self._layouts[name] = (tuple(array.shape), int(array.chunks[0]), np.dtype(array.dtype))
         return self._segment_arrays[name]
+
+    def _layout(self, name: str) -> tuple[tuple[int, ...], int, np.dtype]:
+        """(shape, tracks per stored chunk, dtype) of the segment array ``name``."""
+        self._segment_array(name)
+        return self._layouts[name]
 
     def _reader(self, name: str) -> ChunkReader | None:
         """The direct reader of ``name``, or None where reads go through Zarr."""
@@ -591,7 +601,7 @@ class FeatureStore:
 
     def segment_shape(self, name: str) -> tuple[int, ...]:
         """Shape of one segment's values in ``name``: (n_mels, frames) for ``mel_db``."""
-        return tuple(self._segment_array(name).shape[2:])
+        return self._layout(name)[0][2:]
 
     def read_tracks(self, name: str, rows: np.ndarray) -> np.ndarray:
         """Every segment of the tracks ``rows``, in the order given.
@@ -601,18 +611,17 @@ class FeatureStore:
         np.ndarray [shape=(len(rows), max_segments, ...)]
             ``name``'s values; each stored chunk is read once (see :meth:`read_segments`).
         """
-        array = self._segment_array(name)
-        rows = _row_array(rows, array.shape[0])
+        shape, _, dtype = self._layout(name)
+        rows = _row_array(rows, shape[0])
         if len(rows) == 0:
-            return np.zeros((0, *array.shape[1:]), array.dtype)
+            return np.zeros((0, *shape[1:]), dtype)
         reader = self._reader(name)
         if reader is not None:
-            n_seg = array.shape[1]
-            every = np.tile(np.arange(n_seg), len(rows))
-            values = read_pairs(reader, np.repeat(rows, n_seg), every)
-            return values.reshape(len(rows), *array.shape[1:])
+            every = np.tile(np.arange(shape[1]), len(rows))
+            values = read_pairs(reader, np.repeat(rows, shape[1]), every)
+            return values.reshape(len(rows), *shape[1:])
         unique_rows, position = np.unique(rows, return_inverse=True)
-        return array.oindex[unique_rows][position]
+        return self._segment_array(name).oindex[unique_rows][position]
 
     def read_segments(self, name: str, rows: np.ndarray, segments: np.ndarray) -> np.ndarray:
         """Segment ``segments[i]`` of track ``rows[i]`` for every i, in the order given.
@@ -624,16 +633,16 @@ class FeatureStore:
             per stored chunk on all cores (an uncompressed segment is one ``pread``, a
             compressed chunk is decoded once); other URLs by one orthogonal Zarr selection.
         """
-        array = self._segment_array(name)
-        rows, segments = _row_array(rows, array.shape[0]), np.asarray(segments, np.int64)
+        shape, _, dtype = self._layout(name)
+        rows, segments = _row_array(rows, shape[0]), np.asarray(segments, np.int64)
         _check_pairs(rows, segments)
         if len(rows) == 0:
-            return np.zeros((0, *array.shape[2:]), array.dtype)
+            return np.zeros((0, *shape[2:]), dtype)
         reader = self._reader(name)
         if reader is not None:
             return read_pairs(reader, rows, segments)
         unique_rows, position = np.unique(rows, return_inverse=True)
-        return array.oindex[unique_rows][position, segments]
+        return self._segment_array(name).oindex[unique_rows][position, segments]
 
     def chunk_of(self, name: str, rows: np.ndarray) -> np.ndarray:
         """The stored chunk of ``name`` holding each track row.
@@ -641,8 +650,8 @@ class FeatureStore:
         Reads that stay within one chunk decode it once: the input pipeline shuffles chunks,
         not tracks, to keep its reads chunk-local.
         """
-        array = self._segment_array(name)
-        return _row_array(rows, array.shape[0]) // int(array.chunks[0])
+        shape, chunk_tracks, _ = self._layout(name)
+        return _row_array(rows, shape[0]) // chunk_tracks
 
     def iter_segment_blocks(
         self,
@@ -669,25 +678,28 @@ class FeatureStore:
             ``name``'s values of those segments, equal to ``read_segments(name, rows[picks],
             segments[picks])``.
         """
-        array = self._segment_array(name)
-        rows, segments = _row_array(rows, array.shape[0]), np.asarray(segments, np.int64)
+        shape, chunk_tracks, dtype = self._layout(name)
+        rows, segments = _row_array(rows, shape[0]), np.asarray(segments, np.int64)
         _check_pairs(rows, segments)
         if len(rows) == 0:
             return
-        chunk_tracks = int(array.chunks[0])
-        chunk_bytes = chunk_tracks * math.prod(array.shape[1:]) * array.dtype.itemsize
+        chunk_bytes = chunk_tracks * math.prod(shape[1:]) * dtype.itemsize
         block_tracks = chunk_tracks * max(1, max_block_bytes // chunk_bytes)
         block_of = rows // block_tracks
-        order = np.argsort(block_of, kind="stable")
-        _, starts = np.unique(block_of[order], return_index=True)
+        if block_of.min() == block_of.max():  # one block: the pipeline's one-chunk reads
+            blocks = [np.arange(len(rows))]
+        else:
+            order = np.argsort(block_of, kind="stable")
+            _, starts = np.unique(block_of[order], return_index=True)
+            blocks = np.split(order, starts[1:])
         reader = self._reader(name)
-        for picks in np.split(order, starts[1:]):
+        for picks in blocks:
             if reader is not None:
                 yield picks, read_pairs(reader, rows[picks], segments[picks])
                 continue
             # Only the span of requested tracks: the chunks it touches are decoded either way.
             first, last = int(rows[picks].min()), int(rows[picks].max())
-            data = array[first : last + 1]
+            data = self._segment_array(name)[first : last + 1]
             yield picks, data[rows[picks] - first, segments[picks]]
 
 

@@ -26,8 +26,8 @@ import os
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
+import google_crc32c  # what Zarr's own Crc32cCodec checks shard indexes with
 import numpy as np
 import zarr
 from numcodecs import blosc
@@ -67,7 +67,7 @@ class ChunkReader:
     reader decodes (the caller then reads through Zarr).
     """
 
-    def __init__(self, array: zarr.Array, folder: Path):
+    def __init__(self, array: zarr.Array, folder: str):
         self.folder = folder
         self.shape = tuple(array.shape)
         self.dtype = np.dtype(array.dtype)
@@ -90,6 +90,7 @@ class ChunkReader:
         self.chunk_bytes = self.chunk_tracks * self.track_bytes
         self._decode = _DECODERS[type(codecs[1])] if len(codecs) == 2 else None
         self._scratch = threading.local()
+        self._paths: dict[int, str] = {}
 
     @classmethod
     def open(cls, array: zarr.Array) -> ChunkReader | None:
@@ -110,7 +111,7 @@ class ChunkReader:
             return None
         if len(codecs) > 2 or (len(codecs) == 2 and type(codecs[1]) not in _DECODERS):
             return None
-        return cls(array, Path(array.store.root) / array.path)
+        return cls(array, os.path.join(array.store.root, array.path))
 
     # ------------------------------------------------------------------ reading
     def read_segments(self, out: np.ndarray, rows: np.ndarray, segments: np.ndarray) -> None:
@@ -139,9 +140,13 @@ class ChunkReader:
             buffer = self._scratch.buffer = np.empty(self.chunk_bytes, np.uint8)
         return buffer
 
-    def _shard_path(self, chunk: int) -> Path:
+    def _shard_path(self, chunk: int) -> str:
         shard = chunk // self.chunks_per_shard
-        return self.folder / self._key((shard,) + (0,) * (len(self.shape) - 1))
+        path = self._paths.get(shard)
+        if path is None:
+            key = self._key((shard,) + (0,) * (len(self.shape) - 1))
+            path = self._paths[shard] = os.path.join(self.folder, key)
+        return path
 
     def _chunk_span(self, fd: int, chunk: int) -> tuple[int, int] | None:
         """(offset, nbytes) of ``chunk`` in its open object, None where it was never written."""
@@ -181,9 +186,15 @@ class ChunkReader:
         try:
             if span[1] != self.chunk_bytes:
                 raise StoreError(f"{self._shard_path(chunk)}: chunk {chunk} has {span[1]} bytes")
-            for i, p in enumerate(position.tolist()):
-                view = memoryview(out[i]).cast("B")
-                if os.preadv(fd, [view], span[0] + p * self.segment_bytes) != len(view):
+            # One preadv per run of consecutive stored segments, each into its own output row
+            # (a training epoch asks for whole tracks: runs of max_segments).
+            by_position = np.argsort(position, kind="stable")
+            ordered = position[by_position]
+            runs = np.flatnonzero(np.diff(ordered) != 1) + 1
+            for run in np.split(np.arange(len(ordered)), runs):
+                views = [memoryview(out[i]).cast("B") for i in by_position[run].tolist()]
+                offset = span[0] + int(ordered[run[0]]) * self.segment_bytes
+                if os.preadv(fd, views, offset) != len(views) * self.segment_bytes:
                     raise StoreError(f"{self._shard_path(chunk)}: chunk {chunk} is truncated")
         finally:
             os.close(fd)
@@ -215,18 +226,13 @@ class _IndexLayout:
         if len(raw) != self.nbytes:
             raise StoreError(f"shard index truncated ({len(raw)} of {self.nbytes} bytes)")
         body = raw[: 16 * self.n_chunks]
-        if self.checked and _crc32c(body) != int.from_bytes(raw[-_CRC_BYTES:], "little"):
+        stored_crc = int.from_bytes(raw[-_CRC_BYTES:], "little")
+        if self.checked and google_crc32c.value(body) != stored_crc:
             raise StoreError("shard index checksum mismatch: the shard file is corrupt")
         offset, nbytes = np.frombuffer(body, "<u8").reshape(-1, 2)[inner]
         if offset == _MISSING and nbytes == _MISSING:
             return None
         return int(offset), int(nbytes)
-
-
-def _crc32c(data: bytes) -> int:
-    import google_crc32c  # zarr's own Crc32cCodec dependency
-
-    return google_crc32c.value(data)
 
 
 def _sharding(array: zarr.Array) -> ShardingCodec | None:
@@ -272,12 +278,11 @@ def read_pairs(
     if len(rows) == 0:
         return out
     chunk = rows // reader.chunk_tracks
-    by_chunk = np.argsort(chunk, kind="stable")
-    starts = np.flatnonzero(np.diff(chunk[by_chunk])) + 1
-    groups = np.split(by_chunk, starts)
-    if len(groups) == 1:
+    if chunk.min() == chunk.max():
         reader.read_segments(out, rows, segments)
         return out
+    by_chunk = np.argsort(chunk, kind="stable")
+    groups = np.split(by_chunk, np.flatnonzero(np.diff(chunk[by_chunk])) + 1)
 
     def task(picks: np.ndarray) -> None:
         values = np.empty((len(picks), *reader.shape[2:]), reader.dtype)
