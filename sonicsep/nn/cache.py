@@ -39,6 +39,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from sonicsep.errors import ParameterError
+from sonicsep.nn import distributed
 from sonicsep.nn.input_pipeline import InputPipeline, prefetch
 
 SPLITS = ("train", "val", "test")
@@ -78,14 +79,18 @@ def free_device_bytes(devices) -> int:
     return min(free)
 
 
-def choose_cache(mode: str, need: int, devices, budget_gib: float | None) -> tuple[str, str]:
+def choose_cache(
+    mode: str, need: int, devices, budget_gib: float | None, n_shards: int | None = None
+) -> tuple[str, str]:
     """(``device``, ``host`` or ``none``, why) for a cache of ``need`` bytes over ``devices``.
 
-    ``device`` needs ``need / len(devices)`` per device within the device budget; ``host``
-    needs ``need`` within the host budget. An explicit mode that does not fit raises
-    :class:`ParameterError` with the figures.
+    ``device`` needs ``need / n_shards`` (default ``len(devices)``) per device within the
+    device budget; ``host`` needs ``need`` within the host budget. An explicit mode that does
+    not fit raises :class:`ParameterError` with the figures. In a multi-host run ``devices``
+    are this process's (the ones whose memory it can measure), ``n_shards`` all of them.
     """
-    per_device = -(-need // len(devices))
+    n_shards = len(devices) if n_shards is None else n_shards
+    per_device = -(-need // n_shards)
     if budget_gib is not None:
         device_budget = host_budget = int(budget_gib * GIB)
     else:
@@ -94,7 +99,7 @@ def choose_cache(mode: str, need: int, devices, budget_gib: float | None) -> tup
     fits = {"device": per_device <= device_budget, "host": need <= host_budget}
     figures = (
         f"the splits take {need / GIB:.2f} GiB ({per_device / GIB:.2f} GiB per device over "
-        f"{len(devices)}); budget {device_budget / GIB:.2f} GiB per device, "
+        f"{n_shards}); budget {device_budget / GIB:.2f} GiB per device, "
         f"{host_budget / GIB:.2f} GiB on the host"
     )
     if mode == "none":
@@ -126,29 +131,54 @@ class SplitCache:
     sizes: dict
 
     @classmethod
-    def load(cls, pipeline: InputPipeline, dtype: str) -> SplitCache:
+    def load(
+        cls,
+        pipeline: InputPipeline,
+        dtype: str,
+        *,
+        n_rows: int | None = None,
+        span: tuple[int, int] | None = None,
+    ) -> SplitCache:
         """Read the three splits into one preallocated ``x`` of the cache dtype (host memory
-        peaks at the cache's size, plus one chunk per reader thread)."""
+        peaks at the cache's size, plus one chunk per reader thread).
+
+        ``n_rows`` pads the cache (zeros, weight 0) to that many rows (for sharding);
+        ``span`` (``(start, stop)`` of those rows) reads and keeps only those: one process's
+        shard of a device cache in a multi-host run.
+        """
         sizes = {split: pipeline.n_segments(split) for split in SPLITS}
         starts = np.cumsum([0, *sizes.values()])
         offsets = dict(zip(SPLITS, starts[:-1].tolist(), strict=True))
-        x = np.empty((int(starts[-1]), *pipeline.input_shape), cache_dtype(dtype))
-        parts = [
-            pipeline.read_split(split, x[offsets[split] : offsets[split] + sizes[split]])
-            for split in SPLITS
-        ]
-        arrays = {k: np.concatenate([p[k] for p in parts]) for k in DEVICE_KEYS if k != "x"}
-        return cls({"x": x, **arrays}, offsets, sizes)
-
-    @property
-    def n_rows(self) -> int:
-        return len(self.arrays["weight"])
+        n_rows = int(starts[-1]) if n_rows is None else n_rows
+        lo, hi = (0, n_rows) if span is None else span
+        x = np.empty((hi - lo, *pipeline.input_shape), cache_dtype(dtype))
+        empty = pipeline.empty_window()
+        arrays = {
+            k: x if k == "x" else np.zeros((hi - lo, *empty[k].shape[1:]), empty[k].dtype)
+            for k in DEVICE_KEYS
+        }
+        for split in SPLITS:
+            first, last = max(lo, offsets[split]), min(hi, offsets[split] + sizes[split])
+            if first >= last:
+                continue
+            positions = np.arange(first - offsets[split], last - offsets[split])
+            if len(positions) == sizes[split]:
+                positions = None  # the whole split, in index order
+            part = pipeline.read_split(split, x[first - lo : last - lo], positions)
+            for key in DEVICE_KEYS[1:]:
+                arrays[key][first - lo : last - lo] = part[key]
+        x[max(0, int(starts[-1]) - lo) :] = 0  # padding rows
+        return cls(arrays, offsets, sizes)
 
     def positions(self, split: str, order: np.ndarray, length: int) -> np.ndarray:
         """Cache rows of ``order`` (positions in the split), padded with -1 to ``length``."""
         rows = np.full(length, -1, np.int32)
         rows[: len(order)] = self.offsets[split] + order
         return rows
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.arrays["weight"])
 
     def padded_for(self, n_devices: int) -> SplitCache:
         """Rows padded (zeros, weight 0) to a multiple of ``n_devices`` for sharding."""
@@ -191,9 +221,13 @@ def gather_device(arrays: dict, rows, counter, batch_size: int):
 class Batches:
     """Device batches of every split for one run, from the cache mode chosen for it.
 
-    :meth:`epoch` yields per step the batch dict (on the devices, sharded over ``data``).
-    Streaming and host batches are put on the devices one step ahead (the next batch's copy
-    overlaps the current step); device batches are gathered there.
+    :meth:`epoch` yields per step the global batch dict (on the devices, sharded over
+    ``data``). Streaming and host batches are put on the devices one step ahead (the next
+    batch's copy overlaps the current step); device batches are gathered there.
+
+    In a multi-host run (:mod:`sonicsep.nn.distributed`) each process streams, or takes from
+    its host cache, only its ``pipeline.share`` rows of every batch, and loads only its own
+    devices' rows of a device cache; the global batches are the same as with one process.
     """
 
     def __init__(self, pipeline: InputPipeline, mode: str, mesh, dtype: str, count=None):
@@ -206,14 +240,19 @@ class Batches:
         self.device_arrays = None
         # One row-list length for every split, so the device gather compiles once.
         self.length = max(pipeline.steps(split) for split in SPLITS) * self.batch_size
-        if mode in ("device", "host"):
+        if mode == "host":
             self.cache = SplitCache.load(pipeline, dtype)
         if mode == "device":
-            padded = self.cache.padded_for(mesh.size)
+            n_rows = sum(pipeline.n_segments(split) for split in SPLITS)
+            n_rows += -n_rows % mesh.size  # padded to shard evenly
+            span = distributed.batch_share(self.data, n_rows)  # this process's shard
+            self.cache = SplitCache.load(pipeline, dtype, n_rows=n_rows, span=span)
             self.device_arrays = {
-                k: jax.device_put(v, self.data) for k, v in padded.arrays.items()
+                k: distributed.global_array(v, self.data, n_rows)
+                for k, v in self.cache.arrays.items()
             }
             self.cache.arrays = None  # the devices hold it now
+
             def gather(arrays, rows, counter):
                 return gather_device(arrays, rows, counter, self.batch_size)
 
@@ -227,30 +266,35 @@ class Batches:
         order = self.pipeline.epoch_positions(split, epoch, shuffle=shuffle)
         steps = self.pipeline.steps(split)
         if self.mode == "device":
-            rows = jax.device_put(self.cache.positions(split, order, self.length), self.replicated)
-            counter = jax.device_put(np.int32(0), self.replicated)
+            positions = self.cache.positions(split, order, self.length)
+            rows = distributed.replicated(positions, self.replicated)
+            counter = distributed.replicated(np.int32(0), self.replicated)
             for _ in range(steps):
                 batch, counter = self._gather(self.device_arrays, rows, counter)
                 yield batch
             return
         if self.mode == "host":
             rows = self.cache.positions(split, order, steps * self.batch_size)
-            host = (
-                gather_host(self.cache.arrays, rows[i : i + self.batch_size])
-                for i in range(0, len(rows), self.batch_size)
-            )
+            start, stop = self.pipeline.share
+            rows = rows.reshape(steps, self.batch_size)[:, start:stop]
+            host = (gather_host(self.cache.arrays, share) for share in rows)
             host = prefetch(host, self.pipeline.prefetch)
         else:
             host = self.pipeline.epoch(split, epoch, shuffle=shuffle)
-        yield from device_ahead(host, self.data)
+        yield from device_ahead(host, self.data, self.batch_size)
 
 
-def to_devices(batch: dict, sharding) -> dict:
-    """The model's part of a host batch, split along the batch axis over the mesh."""
-    return {k: jax.device_put(batch[k], sharding) for k in DEVICE_KEYS}
+def to_devices(batch: dict, sharding, batch_size: int | None = None) -> dict:
+    """The model's part of a host batch, split along the batch axis over the mesh.
+
+    In a multi-host run ``batch`` holds this process's rows of a global batch of
+    ``batch_size`` (:func:`sonicsep.nn.distributed.global_batch`).
+    """
+    batch_size = len(batch["weight"]) if batch_size is None else batch_size
+    return distributed.global_batch(batch, sharding, batch_size, DEVICE_KEYS)
 
 
-def device_ahead(host_batches, sharding, ahead: int = 1) -> Iterator[dict]:
+def device_ahead(host_batches, sharding, batch_size=None, ahead: int = 1) -> Iterator[dict]:
     """``host_batches`` put on the devices ``ahead`` batches before they are consumed.
 
     ``jax.device_put`` is asynchronous: the next batch's copy runs while the current step
@@ -258,7 +302,7 @@ def device_ahead(host_batches, sharding, ahead: int = 1) -> Iterator[dict]:
     """
     pending = []
     for batch in host_batches:
-        pending.append(to_devices(batch, sharding))
+        pending.append(to_devices(batch, sharding, batch_size))
         if len(pending) > ahead:
             yield pending.pop(0)
     yield from pending

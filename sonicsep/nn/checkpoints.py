@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import flax.serialization
@@ -117,11 +118,21 @@ def config_changes(saved: dict, requested: dict) -> list[str]:
     return changes
 
 
-def prepare_workdir(workdir: str | Path, config: TrainConfig) -> Path:
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file: a reader (another process of a
+    multi-host run) sees the old file or the new one, never a part."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def prepare_workdir(workdir: str | Path, config: TrainConfig, *, write: bool = True) -> Path:
     """Create ``workdir`` with ``config.json``, or check that ``config`` may continue its run.
 
     A larger epoch budget is recorded in ``config.json``; any other change raises
-    :class:`ParameterError` naming the changed fields.
+    :class:`ParameterError` naming the changed fields. ``write=False`` checks without writing
+    (the processes of a multi-host run other than process 0: all check the same file, so all
+    take the same decision).
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -138,7 +149,8 @@ def prepare_workdir(workdir: str | Path, config: TrainConfig) -> Path:
             )
         if saved == requested:
             return workdir
-    path.write_text(json.dumps(requested, indent=2))
+    if write:
+        write_atomic(path, json.dumps(requested, indent=2))
     return workdir
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sonicsep.errors import EXIT_OK, EXIT_USAGE, SonicSepError, exits_on_interrupt
+from sonicsep.nn import distributed
 from sonicsep.nn.checkpoints import METRICS_FILE
 from sonicsep.nn.config import (
     CACHE_MODES,
@@ -98,6 +99,27 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
         help="where inputs live between epochs (default auto: device if the splits fit the "
         "budget, else host, else none = stream from the store every epoch)",
     )
+    group = parser.add_argument_group(
+        "many hosts",
+        "run one process per host (or per GPU), all with the same command and --distributed; "
+        "unset values come from JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID "
+        "(or a Kubernetes Indexed Job's JOB_COMPLETION_INDEX), then from JAX's cluster "
+        "detection (SLURM's srun, Open MPI, Cloud TPU)",
+    )
+    group.add_argument(
+        "--distributed",
+        action="store_true",
+        help="connect to the other processes (jax.distributed.initialize) before training",
+    )
+    group.add_argument(
+        "--coordinator-address", help="host:port of process 0 (implies --distributed)"
+    )
+    group.add_argument(
+        "--num-processes", type=int, help="number of processes (implies --distributed)"
+    )
+    group.add_argument(
+        "--process-id", type=int, help="this process's id, 0 to N-1 (implies --distributed)"
+    )
     parser.add_argument(
         "--cache-gib",
         type=float,
@@ -125,18 +147,38 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
     return overrides
 
 
+def connect(args: argparse.Namespace) -> None:
+    """``jax.distributed.initialize`` when the command asks for a multi-host run."""
+    given = (args.coordinator_address, args.num_processes, args.process_id)
+    if args.distributed or any(v is not None for v in given):
+        distributed.initialize(distributed.DistributedOptions.from_env(*given))
+
+
+def writer_only(callback: Callable) -> Callable:
+    """``callback`` on process 0; nothing on the others (one printout per run)."""
+
+    def call(*args):
+        if distributed.is_writer():
+            callback(*args)
+
+    return call
+
+
 # What an interrupted train or transfer leaves: checkpoints are saved by epoch.
 RESUMABLE = exits_on_interrupt("the last checkpoint is kept; rerun the same command to resume")
 
 
-def run_job(job: Callable[[], object], workdir: str | Path) -> int:
-    """Run a training job for a CLI: usage errors become an exit code, not a traceback."""
+def run_job(job: Callable[[], object], args: argparse.Namespace) -> int:
+    """Run a training job for a CLI (connecting the processes of a multi-host run first):
+    usage errors become an exit code, not a traceback."""
     try:
+        connect(args)
         job()
     except SonicSepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print_summary(Path(workdir))
+    if distributed.is_writer():
+        print_summary(Path(args.workdir))
     return EXIT_OK
 
 
@@ -171,11 +213,11 @@ def train_main(argv: Sequence[str] | None = None) -> int:
             args.workdir,
             args.store,
             pretrained_weights=args.pretrained_weights,
-            on_epoch_end=print_epoch,
-            on_finished=print_finished,
+            on_epoch_end=writer_only(print_epoch),
+            on_finished=writer_only(print_finished),
         )
 
-    return run_job(job, args.workdir)
+    return run_job(job, args)
 
 
 def build_transfer_parser() -> argparse.ArgumentParser:
@@ -205,8 +247,8 @@ def transfer_main(argv: Sequence[str] | None = None) -> int:
             args.mode,
             args.workdir,
             overrides=overrides_from_args(args),
-            on_epoch_end=print_epoch,
-            on_finished=print_finished,
+            on_epoch_end=writer_only(print_epoch),
+            on_finished=writer_only(print_finished),
         ),
-        args.workdir,
+        args,
     )

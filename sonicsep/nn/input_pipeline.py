@@ -165,7 +165,11 @@ class InputPipeline:
     """Batches of one split of a store, for one feature, normalised with training statistics.
 
     ``input_map`` (transfer learning) maps the store's raw feature values to a pretrained
-    model's input layout before normalisation.
+    model's input layout before normalisation. ``share`` (``(start, stop)``, default the whole
+    batch) makes :meth:`epoch` read and yield only those rows of every batch of
+    ``batch_size``: one process's part of a global batch in a multi-host run
+    (:mod:`sonicsep.nn.distributed`). The global batches, their order and padding do not
+    depend on it.
     """
 
     def __init__(
@@ -180,9 +184,13 @@ class InputPipeline:
         prefetch: int = 2,
         input_map: Callable[[np.ndarray], np.ndarray] | None = None,
         workers: int | None = None,
+        share: tuple[int, int] | None = None,
     ):
         if batch_size < 1:
             raise ParameterError(f"invalid batch_size={batch_size}: must be >= 1")
+        share = (0, batch_size) if share is None else tuple(share)
+        if not 0 <= share[0] < share[1] <= batch_size:
+            raise ParameterError(f"invalid share={share}: must be rows within [0, {batch_size}]")
         self.store = store
         self.array_name = store_array(feature)
         self.stats = stats
@@ -191,6 +199,7 @@ class InputPipeline:
         self.shuffle_buffer = shuffle_buffer
         self.prefetch = prefetch
         self.input_map = input_map
+        self.share = share
         # Threads reading chunks: decoding releases the GIL, so one per core keeps all busy.
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.labels = store.tracks()["label"].to_numpy(np.int32)
@@ -216,8 +225,13 @@ class InputPipeline:
         """Batches per pass over ``split`` (the last one padded)."""
         return -(-self.n_segments(split) // self.batch_size)
 
+    @property
+    def share_size(self) -> int:
+        """Rows of each batch :meth:`epoch` yields (``batch_size`` unless ``share`` is set)."""
+        return self.share[1] - self.share[0]
+
     def epoch(self, split: str, epoch: int = 0, *, shuffle: bool = False) -> Iterator[dict]:
-        """The split's batches, read ahead in a background thread.
+        """The split's batches (their ``share`` rows), read ahead in a background thread.
 
         With ``shuffle`` the order is :func:`epoch_order` of ``(seed, epoch)``; without it,
         store order (for evaluation).
@@ -237,17 +251,47 @@ class InputPipeline:
         chunk = self.store.chunk_of(self.array_name, rows)
         return epoch_order(chunk, seed=self.seed, epoch=epoch, buffer=self.shuffle_buffer)
 
+    def share_rows(self, order: np.ndarray, steps: int) -> np.ndarray:
+        """The ``share`` rows of each of ``steps`` batches of ``order`` padded with -1
+        [shape=(steps, share_size)]: row ``i`` holds batch ``i``'s part, -1 on padding."""
+        padded = np.full(steps * self.batch_size, -1, np.int64)
+        padded[: len(order)] = order
+        start, stop = self.share
+        return padded.reshape(steps, self.batch_size)[:, start:stop]
+
     def _batches(self, split, epoch, shuffle):
         rows, segments = self.index(split)
         order = self.epoch_positions(split, epoch, shuffle=shuffle)
+        if self.share_size < self.batch_size:
+            # Padding is only at the end of the padded order, so it ends each share too.
+            picked = self.share_rows(order, self.steps(split)).ravel()
+            order = picked[picked >= 0]
         step = self.shuffle_buffer
         windows = ((rows[order[i : i + step]], segments[order[i : i + step]])
                    for i in range(0, len(order), step))
         with ThreadPoolExecutor(self.workers, thread_name_prefix="sonicsep-read") as pool:
             try:
-                yield from fixed_size_batches(self._read_ahead(pool, windows), self.batch_size)
+                batches = fixed_size_batches(self._read_ahead(pool, windows), self.share_size)
+                yield from self._all_steps(batches, self.steps(split))
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
+
+    def _all_steps(self, batches: Iterable[dict], steps: int) -> Iterator[dict]:
+        """``batches``, then all-padding batches up to ``steps`` (a share of the last global
+        batch may hold no segment; with the whole batch as the share there are none to add)."""
+        done = 0
+        for batch in batches:
+            done += 1
+            yield batch
+        if done < steps:
+            empty = self.empty_window()
+            for _ in range(steps - done):
+                yield pad_batch(empty, self.share_size)
+
+    def empty_window(self) -> dict:
+        """A window dict of no segments (the keys, dtypes and row shapes of a batch)."""
+        nothing = np.zeros(0, np.int64)
+        return self._submit_window(None, nothing, nothing)[0]  # no read to submit
 
     def _read_ahead(self, pool, windows, ahead: int = 1) -> Iterator[dict]:
         """Window dicts in order, the reads of the next ``ahead`` windows already running."""
@@ -274,6 +318,7 @@ class InputPipeline:
         futures = [
             pool.submit(self._read_into, x, picks, rows[picks], segments[picks])
             for picks in np.split(by_chunk, starts)
+            if len(picks)
         ]
         window = {
             "x": x,
@@ -295,14 +340,19 @@ class InputPipeline:
                 values = self.input_map(values)
             x[picks[got]] = normalize_features(values, self.stats, in_place=True)
 
-    def read_split(self, split: str, x: np.ndarray | None = None) -> dict:
-        """The whole split as one window dict in :meth:`index` order (for the caches).
+    def read_split(
+        self, split: str, x: np.ndarray | None = None, positions: np.ndarray | None = None
+    ) -> dict:
+        """The whole split (or its ``positions``) as one window dict in :meth:`index` order.
 
-        Read chunk by chunk on the worker threads, like the streaming batches, each chunk's
-        segments written into ``x`` [shape=(n_segments, *input_shape)] (default: a new float32
-        array), so a bfloat16 cache is never held in float32 whole.
+        For the caches: read chunk by chunk on the worker threads, like the streaming batches,
+        each chunk's segments written into ``x`` [shape=(n, *input_shape)] (default: a new
+        float32 array), so a bfloat16 cache is never held in float32 whole. ``positions``
+        (into :meth:`index`) reads only those segments: one process's rows of a sharded cache.
         """
         rows, segments = self.index(split)
+        if positions is not None:
+            rows, segments = rows[positions], segments[positions]
         with ThreadPoolExecutor(self.workers, thread_name_prefix="sonicsep-read") as pool:
             return _finish_window(*self._submit_window(pool, rows, segments, x))
 

@@ -15,6 +15,11 @@ memory, or streamed from the store (``TrainConfig.cache``), the same batches in 
 ``TrainConfig.dtype`` ``bfloat16`` computes activations in bfloat16 (mixed precision, see
 :mod:`sonicsep.nn.models`).
 
+Many hosts (:mod:`sonicsep.nn.distributed`): the mesh spans every process's devices, each
+process reads only its rows of every global batch, every process takes part in the steps,
+evaluation and Orbax checkpoints, and only process 0 writes ``config.json``,
+``norm_stats.json``, the model, ``metrics.json`` and the plots.
+
 Resumability: after every epoch the state, the best-so-far variables and the early-stopping
 progress are checkpointed with Orbax. Data order depends only on (seed, epoch) and dropout keys
 on (seed, step), so a killed run rerun with the same command ends with the same parameters as
@@ -53,6 +58,7 @@ from jax.sharding import PartitionSpec as P
 
 from sonicsep import metrics
 from sonicsep.errors import ParameterError, StoreError
+from sonicsep.nn import distributed
 from sonicsep.nn.cache import Batches, cache_bytes, choose_cache
 from sonicsep.nn.checkpoints import (
     METRICS_FILE,
@@ -62,6 +68,7 @@ from sonicsep.nn.checkpoints import (
     prepare_workdir,
     restore_checkpoint,
     save_checkpoint,
+    write_atomic,
 )
 from sonicsep.nn.config import TrainConfig
 from sonicsep.nn.input_map import InputMap
@@ -158,8 +165,9 @@ def eval_step(state: TrainState, batch: dict, *, model_config):
 
 # ---------------------------------------------------------------------- state and devices
 def data_mesh() -> jax.sharding.Mesh:
-    """A 1-D ``data`` mesh over every local device (automatic sharding propagation)."""
-    devices = jax.local_devices()
+    """A 1-D ``data`` mesh over every device of every process (automatic sharding
+    propagation); with one process, its local devices."""
+    devices = jax.devices()
     return jax.make_mesh(
         (len(devices),), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=devices
     )
@@ -235,10 +243,11 @@ def jit_steps(config: TrainConfig, mesh, compiles: collections.Counter | None = 
         out_shardings=(replicated, replicated),
         donate_argnums=0,
     )
+    # Evaluation outputs are gathered onto every device: each process can read them whole.
     eval_fn = jax.jit(
         _counted(evaluate, compiles, "eval_step"),
         in_shardings=(replicated, data),
-        out_shardings=(data, data),
+        out_shardings=(replicated, replicated),
     )
     return train_fn, eval_fn
 
@@ -278,8 +287,11 @@ def train_epoch(train_fn, state, batches: Batches, epoch: int, dropout_key):
 
 
 # ---------------------------------------------------------------------- the loop
-def training_pipeline(store, config: TrainConfig, stats, input_map=None) -> InputPipeline:
-    """The input pipeline a run of ``config`` trains from (also timed by bench_input.py)."""
+def training_pipeline(
+    store, config: TrainConfig, stats, input_map=None, share=None
+) -> InputPipeline:
+    """The input pipeline a run of ``config`` trains from (also timed by bench_input.py);
+    ``share``: this process's rows of every batch (multi-host runs)."""
     return InputPipeline(
         store,
         config.feature,
@@ -289,6 +301,7 @@ def training_pipeline(store, config: TrainConfig, stats, input_map=None) -> Inpu
         shuffle_buffer=config.shuffle_buffer,
         prefetch=config.prefetch,
         input_map=input_map,
+        share=share,
     )
 
 
@@ -320,7 +333,8 @@ def fit(
             f"invalid batch_size={config.batch_size}: must be a multiple of the {mesh.size} "
             "devices the batch is split over"
         )
-    pipeline = training_pipeline(store, config, stats, input_map)
+    share = distributed.batch_share(NamedSharding(mesh, P("data")), config.batch_size)
+    pipeline = training_pipeline(store, config, stats, input_map, share)
     for split in ("train", "val"):
         if pipeline.n_segments(split) == 0:
             raise StoreError(f"{store.url} has no valid {split} segments to train on")
@@ -356,7 +370,7 @@ def fit(
     compiles = collections.Counter()
     train_fn, eval_fn = jit_steps(config, mesh, compiles)
     batches = run_batches(config, pipeline, mesh, compiles)
-    dropout_key = jax.device_put(dropout_key, replicated)
+    dropout_key = distributed.replicated(dropout_key, replicated)
     while not progress.done(config.epochs):
         epoch = progress.epoch + 1
         start = time.perf_counter()
@@ -385,18 +399,36 @@ def fit(
 
     best_state = state.replace(**best)
     results = {split: evaluate(eval_fn, best_state, batches, split) for split in ("val", "test")}
-    meta = model_meta(store, stats, input_map, progress, provenance)
-    export_model(workdir, config=config, variables=best, meta=meta)
-    write_report(
-        workdir, config, store.genres, progress, results, compiles, mesh.size, batches.mode
-    )
+    if distributed.is_writer():
+        meta = model_meta(store, stats, input_map, progress, provenance)
+        export_model(workdir, config=config, variables=best, meta=meta)
+        write_report(
+            workdir, config, store.genres, progress, results, compiles, mesh.size, batches.mode
+        )
+    distributed.sync("sonicsep-fit-reported")  # the run's files exist when any process returns
     return state
 
 
 def run_batches(config: TrainConfig, pipeline: InputPipeline, mesh, compiles) -> Batches:
-    """The run's batches from the cache mode ``config.cache`` resolves to on ``mesh``."""
+    """The run's batches from the cache mode ``config.cache`` resolves to on ``mesh``.
+
+    Each process measures its own devices' and host's memory; all take the most frugal mode
+    any of them chose (device, then host, then none), so they agree.
+    """
     need = cache_bytes(pipeline, config.dtype)
-    mode, _ = choose_cache(config.cache, need, list(mesh.devices.flat), config.cache_gib)
+    local = [d for d in mesh.devices.flat if d.process_index == jax.process_index()]
+    choices = ("device", "host", "none")
+    try:
+        mode, _ = choose_cache(config.cache, need, local, config.cache_gib, mesh.size)
+        rank, error = choices.index(mode), None
+    except ParameterError as exc:
+        rank, error = len(choices), exc
+    rank = distributed.agree_max(rank)
+    if rank == len(choices):
+        raise error or ParameterError(
+            f"invalid cache={config.cache!r}: the splits do not fit on another process"
+        )
+    mode = choices[rank]
 
     def count(fn):
         return _counted(fn, compiles, "cache_gather")
@@ -471,14 +503,16 @@ def train_and_evaluate(
     :func:`fit`.
     """
     store = FeatureStore.open(store_url)
-    workdir = prepare_workdir(workdir, config)
+    workdir = prepare_workdir(workdir, config, write=distributed.is_writer())
     stats_path = workdir / "norm_stats.json"
     if stats_path.exists():
         stats = NormStats.from_dict(json.loads(stats_path.read_text()))
     else:
+        # Every process of a multi-host run computes the same statistics; one writes them.
         standardize = config.model.standardizes_input
         stats = compute_norm_stats(store, config.feature, standardize=standardize)
-        stats_path.write_text(json.dumps(stats.to_dict()))
+        if distributed.is_writer():
+            write_atomic(stats_path, json.dumps(stats.to_dict()))
     backbone = None if pretrained_weights is None else load_backbone(pretrained_weights)
     provenance = {
         "initialised_from": None if pretrained_weights is None else str(pretrained_weights)

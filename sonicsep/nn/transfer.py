@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sonicsep.errors import ModelError
+from sonicsep.nn import distributed
 from sonicsep.nn.checkpoints import prepare_workdir
 from sonicsep.nn.config import TRANSFER_MODES, TrainConfig, with_overrides
 from sonicsep.nn.input_map import plan_input_map
@@ -79,7 +80,7 @@ def transfer_and_evaluate(
             f"{pretrained_dir} was itself transferred with an input map; featurize the store "
             "with its feature config (model/model.json: feature_config) to transfer it again"
         )
-    workdir = prepare_workdir(workdir, config)
+    workdir = prepare_workdir(workdir, config, write=distributed.is_writer())
     backbone = {c: v["backbone"] for c, v in trained.variables.items()}
     provenance = {
         "initialised_from": str(pretrained_dir),
