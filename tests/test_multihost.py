@@ -24,9 +24,11 @@ import numpy as np
 import pytest
 
 from sonicsep.nn import distributed
+from sonicsep.nn.cache import DEVICE_KEYS, Batches
 from sonicsep.nn.checkpoints import checkpoint_manager, restore_checkpoint
 from sonicsep.nn.config import default_config, with_overrides
-from sonicsep.nn.train import _variables, train_and_evaluate
+from sonicsep.nn.input_pipeline import compute_norm_stats
+from sonicsep.nn.train import _variables, data_mesh, train_and_evaluate, training_pipeline
 from tests.synthetic_store import make_synthetic_store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,6 +105,29 @@ def test_options_come_from_flags_then_environment():
     assert k8s == distributed.DistributedOptions(None, None, 2)
     with pytest.raises(Exception, match="process_id=4"):
         distributed.DistributedOptions.from_env(environ=env, process_id=4)
+
+
+@pytest.mark.parametrize("mode", ["none", "host"])
+def test_the_shares_of_a_batch_make_up_the_global_batch(store, mode):
+    # Rows 0-4 for one process, 5-7 for the other: the last validation batch (2 real
+    # segments of 18) leaves the second share nothing but padding.
+    stats = compute_norm_stats(store, CONFIG.feature)
+    mesh = data_mesh()
+
+    def batches(share):
+        pipeline = training_pipeline(store, CONFIG, stats, share=share)
+        return Batches(pipeline, mode, mesh, CONFIG.dtype)
+
+    whole, first, second = batches(None), batches((0, 5)), batches((5, 8))
+    assert len(store.segment_index("val")[0]) % CONFIG.batch_size == 2
+    for split, shuffle in (("train", True), ("val", False)):
+        parts = [list(b.epoch(split, 3, shuffle=shuffle)) for b in (whole, first, second)]
+        assert len(parts[0]) == len(parts[1]) == len(parts[2]) == whole.pipeline.steps(split)
+        for batch, a, b in zip(*jax.device_get(parts), strict=True):
+            assert len(a["weight"]) == 5 and len(b["weight"]) == 3
+            for key in DEVICE_KEYS:
+                np.testing.assert_array_equal(np.concatenate([a[key], b[key]]), batch[key])
+    assert not parts[2][-1]["weight"].any()
 
 
 def test_two_processes_train_like_one_and_resume_after_a_kill(store, tmp_path):
