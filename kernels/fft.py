@@ -3,17 +3,25 @@
 Frames are windowed and transformed a block of rows at a time: the block's input (a few hundred
 KiB) stays in cache between the Numba fill, the FFTW execute and, for magnitude spectra, the
 reduction to magnitudes. That keeps a full STFT close to a bare FFT of frames already windowed
-in memory: ``benchmarks/bench_kernels.py`` measured ``sonicsep.features.stft`` of a 30 s float32
-clip (n_fft 2048, hop 512) at 1.16x that floor, 3.11 ms against 2.69 ms, best of 20 on the
-2-core development VM (README, Performance). FFTW plans (with their input buffer) are
-created once per ``(n_fft, block rows, dtype)`` and per thread, since a plan's input buffer
-must never be shared by two threads; single-threaded, so that parallelism is left to the caller
-(one Dask task per core).
+in memory (``benchmarks/bench_kernels.py`` reports the ratio, README, Performance). FFTW plans
+(with their input buffer) are created once per ``(n_fft, block rows, dtype)`` and per thread,
+since a plan's input buffer must never be shared by two threads; single-threaded, so that
+parallelism is left to the caller (one Dask task per core).
 
-Float64 plans, which feed every feature, are chosen by FFTW's estimator: a measured plan
-depends on timings, so two processes could pick different algorithms and store features that
-differ in the last bit; estimated plans are the same everywhere, and at the usual n_fft = 2048
-as fast. Float32 plans serve only ``stft`` of float32 audio, where measuring is worth 1.5x.
+Every transform runs in the signal's precision: float32 audio is framed, windowed,
+transformed and reduced to magnitudes in float32, float64 audio in float64.
+
+Plans are deterministic: the same input gives the same bits in every process on a machine with
+the same library versions. FFTW's measuring planner picks an algorithm by timing candidates, so
+two processes may pick differently and compute different last bits (it once moved
+``chroma_stft``'s estimated tuning by a step between two runs); SonicSep never measures at run
+time. Float64 plans come from FFTW's estimator, which involves no timing and at n_fft = 2048
+is as fast as a measured plan. Float32 plans, where measuring is worth about 1.4x, come from
+wisdom shipped with the package (:mod:`.fft_wisdom`: one plan per common ``n_fft``, chosen once
+by ``benchmarks/fftw_wisdom.py``), loaded into FFTW when this module is imported and used alone
+(``FFTW_WISDOM_ONLY``); sizes it lacks, or an FFTW build or CPU it does not fit, get the
+estimator. Being loaded at import, before any plan is made, the wisdom is the same in every
+process whatever it plans first (unless the process loads or measures FFTW wisdom of its own).
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import pyfftw
 from numba import njit
 
 from . import memory
+from .fft_wisdom import WISDOM
 from .framing import PAD_MODES, fill_windowed_frames, n_frames
 
 # Input bytes per FFT block: small enough to stay in L2 between fill and FFT.
@@ -33,6 +42,23 @@ _BLOCK_BYTES = 1 << 18
 # Rows per block are a multiple of this, so every block of an aligned output stays aligned.
 _ROW_QUANTUM = 8
 _local = threading.local()
+_planning = threading.Lock()
+# Single-precision wisdom only: float64 plans stay the estimator's whatever this holds.
+
+
+def load_wisdom() -> bool:
+    """Load the shipped float32 wisdom into FFTW; True when every entry was accepted.
+
+    Done once when this module is imported. A caller that made FFTW forget its wisdom
+    (``pyfftw.forget_wisdom()``, as a benchmark timing measured plans does) calls it again
+    before SonicSep plans anything else.
+    """
+    # One import per entry: FFTW reads one wisdom block per import.
+    texts = [text.encode("ascii") for text in WISDOM.values()]
+    return all([pyfftw.import_wisdom((b"", text, b""))[1] for text in texts])
+
+
+_WISDOM_LOADED = load_wisdom()
 
 
 def complex_dtype(real_dtype) -> np.dtype:
@@ -82,10 +108,22 @@ def rfft_plan(n_fft: int, n_rows: int, dtype) -> RfftPlan:
         out = pyfftw.empty_aligned(
             (n_rows, n_fft // 2 + 1), dtype=complex_dtype(dtype), n=memory.ALIGNMENT
         )
-        planner = "FFTW_ESTIMATE" if dtype == np.float64 else "FFTW_MEASURE"
-        fftw = pyfftw.FFTW(inp, out, axes=(-1,), flags=(planner,), threads=1)
-        plan = cache[key] = RfftPlan(fftw, inp, out)
+        plan = cache[key] = RfftPlan(_fftw(inp, out), inp, out)
     return plan
+
+
+def _fftw(inp: np.ndarray, out: np.ndarray) -> pyfftw.FFTW:
+    """A deterministic plan: from the shipped wisdom alone (float32 sizes it covers), else
+    from FFTW's estimator; never from timings (see the module docstring)."""
+    with _planning:
+        if inp.dtype == np.float32 and _WISDOM_LOADED and inp.shape[-1] in WISDOM:
+            try:
+                return pyfftw.FFTW(
+                    inp, out, axes=(-1,), flags=("FFTW_MEASURE", "FFTW_WISDOM_ONLY"), threads=1
+                )
+            except RuntimeError:  # no wisdom for this block shape: the estimator's plan
+                pass
+        return pyfftw.FFTW(inp, out, axes=(-1,), flags=("FFTW_ESTIMATE",), threads=1)
 
 
 def rfft_rows(frames: np.ndarray) -> np.ndarray:
@@ -189,15 +227,18 @@ def stft_magnitude(
     center: bool,
     pad_mode: str,
     exponent: float = 1.0,
+    fft_dtype=None,
 ) -> np.ndarray:
     """``|STFT| ** exponent`` of a batch of signals, frames-major, in the signals' dtype.
 
-    The FFT runs in float64 whatever the input, as librosa's does (its float32 window product
-    promotes to float64), and each block is reduced to magnitudes while still in cache, so
-    the complex spectrum is never stored. Float32 magnitudes are then the float64 ones rounded
-    (to within an ulp): quiet bins keep their relative precision, which spectral flatness,
-    the valleys of spectral contrast and the roll-off threshold depend on (with a float32
-    FFT about 1 frame in 10,000 of real music gets a different roll-off bin than librosa).
+    Each block is reduced to magnitudes while still in cache, so the complex spectrum is never
+    stored. By default the FFT runs in the signals' precision. librosa runs a float64 FFT for
+    float32 audio (its float64 window promotes the frames) and rounds the result: a float32
+    FFT differs from that by about 1e-7 of a frame's peak, which is also its noise floor.
+    Features that look at quiet bins or compare a running sum with a threshold (flatness,
+    the valleys of spectral contrast, roll-off, the tuning estimate) need librosa's float64
+    FFT to stay within the parity tolerance: pass ``fft_dtype=np.float64`` for those, and
+    float32 magnitudes are then the float64 ones rounded.
 
     Parameters
     ----------
@@ -205,6 +246,8 @@ def stft_magnitude(
         As :func:`stft_frames`.
     exponent : float > 0
         1 for magnitudes, 2 for power.
+    fft_dtype : float32, float64 or None
+        Precision of the frames, window and FFT; None: the signals'.
 
     Returns
     -------
@@ -212,23 +255,28 @@ def stft_magnitude(
     """
     n_signals, n = signals.shape
     n_bins = window.shape[0] // 2 + 1
-    total, padded = _padded_rows(n_signals, n, window, hop_length, center, np.float64)
+    fft_dtype = signals.dtype if fft_dtype is None else np.dtype(fft_dtype)
+    total, padded = _padded_rows(n_signals, n, window, hop_length, center, fft_dtype)
     out = memory.empty((padded, n_bins), signals.dtype)
 
     def consume(plan, row0):
         plan.execute_into(plan.output)
         magnitude_rows(plan.output, exponent, out[row0 : row0 + plan.output.shape[0]])
 
-    frames = _run_blocks(signals, window, hop_length, center, pad_mode, np.float64, consume)
+    frames = _run_blocks(signals, window, hop_length, center, pad_mode, fft_dtype, consume)
     return out[:total].reshape(n_signals, frames, n_bins)
 
 
 @njit(cache=True, nogil=True)
 def magnitude_rows(spec, exponent, out):
-    """``out = |spec| ** exponent`` for complex rows, from ``re^2 + im^2`` in float64.
+    """``out = |spec| ** exponent`` for complex rows, from ``re^2 + im^2``.
 
-    The square root is taken in ``out``'s dtype: a float32 root of the rounded energy is
-    within an ulp of the rounded float64 root, and three times faster.
+    The energy is summed in the spectrum's precision (float64 for a complex128 spectrum,
+    whatever ``out``: float32 magnitudes of a float64 FFT are then its own rounded, within
+    an ulp, so quiet bins keep their relative precision) and the root taken in ``out``'s
+    dtype (a float32 root of the rounded energy is within an ulp of the float64 root, and
+    three times faster). Within 2 ulp of librosa's ``np.abs(D) ** exponent`` for the same
+    ``D``.
 
     Parameters
     ----------
@@ -237,19 +285,20 @@ def magnitude_rows(spec, exponent, out):
     out : np.ndarray [shape=(rows, k), real]
     """
     for r in range(spec.shape[0]):
+        row = spec[r]
+        dst = out[r]
         if exponent == 1.0:
-            for k in range(spec.shape[1]):
-                out[r, k] = np.sqrt(out.dtype.type(_energy(spec[r, k])))
+            for k in range(row.shape[0]):
+                dst[k] = np.sqrt(dst.dtype.type(_energy(row[k])))
         elif exponent == 2.0:
-            for k in range(spec.shape[1]):
-                out[r, k] = _energy(spec[r, k])
+            for k in range(row.shape[0]):
+                dst[k] = _energy(row[k])
         else:
-            for k in range(spec.shape[1]):
-                out[r, k] = _energy(spec[r, k]) ** (0.5 * exponent)
+            for k in range(row.shape[0]):
+                dst[k] = _energy(row[k]) ** (0.5 * exponent)
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _energy(value):
-    re = np.float64(value.real)
-    im = np.float64(value.imag)
-    return re * re + im * im
+    """``re^2 + im^2`` in the precision of the complex ``value``."""
+    return value.real * value.real + value.imag * value.imag

@@ -158,7 +158,7 @@ def band_rows(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     Returns
     -------
     starts, lengths : np.ndarray [shape=(n_filters,), dtype=int64]
-    packed : np.ndarray [shape=(n_filters, max(lengths)), dtype=float64]
+    packed : np.ndarray [shape=(n_filters, max(lengths)), dtype=weights.dtype]
         ``packed[m, :lengths[m]] = weights[m, starts[m] : starts[m] + lengths[m]]``.
     """
     n_filters = weights.shape[0]
@@ -169,7 +169,7 @@ def band_rows(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if nonzero.size:
             starts[m] = nonzero[0]
             lengths[m] = nonzero[-1] + 1 - nonzero[0]
-    packed = np.zeros((n_filters, max(1, int(lengths.max(initial=0)))), dtype=np.float64)
+    packed = np.zeros((n_filters, max(1, int(lengths.max(initial=0)))), dtype=weights.dtype)
     for m in range(n_filters):
         packed[m, : lengths[m]] = weights[m, starts[m] : starts[m] + lengths[m]]
     return starts, lengths, packed

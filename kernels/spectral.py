@@ -2,11 +2,12 @@
 
 Spectra are real and frames-major, ``spec[b, t, k]`` (batch, frame, frequency bin): one frame
 is a contiguous row, as the FFT writes it. Outputs are librosa-shaped, ``out[b, c, t]``. Sums
-over a frame's bins run in float64 (the dense chroma product: in the output's dtype, as
-librosa's) and may be reassociated (``fastmath`` reassoc/contract) so they vectorise; results
-are rounded once into ``out``. The exception is :func:`rolloff`, which accumulates in the
-spectrum's own dtype and in bin order, because it compares a running sum against a threshold
-exactly as librosa's ``np.cumsum`` does, and a differently rounded sum could cross it one bin
+over a frame's bins run in float64 (the filterbank products: in the output's dtype, as
+librosa's matrix products) and may be reassociated (``fastmath`` reassoc/contract) so they
+vectorise; results are rounded once into ``out``. The exception is :func:`rolloff`, which
+accumulates in the spectrum's own dtype and in bin order, because it compares a running sum
+against a threshold exactly as librosa's ``np.cumsum`` does, and a differently rounded sum
+could cross it one bin
 early. All loops have a fixed order (no BLAS, no threads), so a frame's features are the same
 bits in any batch, thread or process on the same CPU family with the same numba and llvmlite
 (LLVM) versions. Across CPU types or compiler versions they may differ in the last bits: the
@@ -44,7 +45,9 @@ def banded_product(spec, exponent, starts, lengths, weights, out):
     non-zero on one span of bins each (mel filters: ~50x less work than a dense product).
 
     Frames go in pairs, so each filter's weights are loaded once for two frames (1.25x
-    faster than one frame at a time); an odd last frame is paired with itself.
+    faster than one frame at a time); an odd last frame is paired with itself. The powers
+    and sums are in ``out``'s dtype (promoted by the weights'), as librosa's einsum of the
+    spectrum and its float32 mel basis: float32 sums of float32 weights run twice as wide.
 
     Parameters
     ----------
@@ -53,13 +56,14 @@ def banded_product(spec, exponent, starts, lengths, weights, out):
         Applied to ``spec`` first, in its dtype: 2 turns magnitudes into power.
     starts, lengths : np.ndarray [shape=(m,)]
         First bin and number of bins of each filter's non-zero span.
-    weights : np.ndarray [shape=(m, max(lengths)), dtype=float64]
+    weights : np.ndarray [shape=(m, max(lengths))]
         Packed weights, ``weights[m, j]`` for bin ``starts[m] + j``.
     out : np.ndarray [shape=(b, m, t)]
     """
     n_b, n_t, n_k = spec.shape
-    row0 = np.empty(n_k)
-    row1 = np.empty(n_k)
+    row0 = np.empty(n_k, dtype=out.dtype)
+    row1 = np.empty(n_k, dtype=out.dtype)
+    zero = out.dtype.type(0)
     for b in range(n_b):
         for t0 in range(0, n_t, 2):
             t1 = min(t0 + 1, n_t - 1)
@@ -70,8 +74,8 @@ def banded_product(spec, exponent, starts, lengths, weights, out):
                 weight = weights[m, : lengths[m]]
                 span0 = row0[starts[m] : starts[m] + lengths[m]]
                 span1 = row1[starts[m] : starts[m] + lengths[m]]
-                acc0 = 0.0
-                acc1 = 0.0
+                acc0 = zero
+                acc1 = zero
                 for j in range(weight.shape[0]):
                     acc0 += weight[j] * span0[j]
                     acc1 += weight[j] * span1[j]

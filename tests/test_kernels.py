@@ -131,6 +131,21 @@ def test_stft_magnitude_exponents(exponent):
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * expected.max())
 
 
+@pytest.mark.parametrize("n_fft", [2048, 1000])  # a size with shipped wisdom, one without
+def test_float32_magnitudes_in_either_fft_precision(n_fft):
+    signals = np.random.default_rng(n_fft).standard_normal((2, 20000)).astype(np.float32)
+    window = windows.get_window("hann", n_fft)
+    expected = np.abs(reference_stft(signals.astype(np.float64), window, 512, True, "constant"))
+    # librosa's precision: a float64 FFT, each magnitude rounded once to float32.
+    rounded = fft.stft_magnitude(signals, window, 512, True, "constant", 1.0, np.float64)
+    assert rounded.dtype == np.float32
+    np.testing.assert_allclose(rounded, expected, rtol=1.5 * 2.0**-24, atol=1e-12)
+    # The signals' own precision: a float32 FFT, about 1e-7 of the peak from the float64 one.
+    own = fft.stft_magnitude(signals, window, 512, True, "constant")
+    assert own.dtype == np.float32 and not np.array_equal(own, rounded)
+    assert np.abs(own - expected).max() <= 1e-6 * expected.max()
+
+
 @pytest.mark.parametrize("n_rows", [1, 37, 700])
 def test_rfft_rows_and_plan_cache(n_rows):
     frames = np.random.default_rng(1).standard_normal((n_rows, 100))

@@ -63,8 +63,12 @@ class FeatureExtractor:
     filterbanks, DCT basis (lifter folded in), contrast bands and this thread's FFTW plan are
     prepared here (filterbanks and plans are also cached across extractors); :meth:`compute`
     then runs one STFT for the whole batch and derives every feature from its magnitudes (RMS
-    and zero-crossing rate from the samples). The STFT is computed in float64 and its
-    magnitudes rounded to ``config.dtype``, as librosa effectively does for float32 audio.
+    and zero-crossing rate from the samples). The STFT runs in ``config.dtype`` (float32:
+    frames, window, FFT and magnitudes), unless a configured feature needs librosa's float64
+    FFT to stay within the parity tolerance (``RegisteredFeature.float64_fft``: every
+    spectral feature but the mel ones; rms and zero-crossing rate use the samples); float32
+    magnitudes are then the float64 FFT's rounded, as librosa's. The result is the same bits
+    in every process on a machine (:mod:`sonicsep.kernels.fft`).
     Instances hold no mutable state, so one may serve several threads.
 
     Each feature equals the librosa function called on one segment alone with the config's
@@ -112,8 +116,12 @@ class FeatureExtractor:
             self._contrast = _contrast_bands(self._freq, c.sr, c.contrast_fmin, c.n_bands)
         self._stat_codes = np.array([stats.STAT_CODES[s] for s in c.stats], dtype=np.int64)
         self.summary_names = self._summary_names()
+        self._fft_dtype = self.dtype
+        if any(FEATURES[name].float64_fft(c) for name in c.features):
+            self._fft_dtype = np.dtype(np.float64)
         # Plan this thread's FFT now rather than in the first compute.
-        fft_kernels.rfft_plan(c.n_fft, fft_kernels.block_rows(c.n_fft, np.float64), np.float64)
+        rows = fft_kernels.block_rows(c.n_fft, self._fft_dtype)
+        fft_kernels.rfft_plan(c.n_fft, rows, self._fft_dtype)
 
     # ------------------------------------------------------------------ shapes and names
     def n_frames(self, n_samples: int) -> int:
@@ -174,7 +182,7 @@ class FeatureExtractor:
         # about it would only repeat that error on the user's terminal.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             mag = fft_kernels.stft_magnitude(
-                signals, self._window, c.hop_length, c.center, c.pad_mode
+                signals, self._window, c.hop_length, c.center, c.pad_mode, 1.0, self._fft_dtype
             )
             mel_power = np.empty((mag.shape[0], c.n_mels, mag.shape[1]), dtype=self.dtype)
             spectral_kernels.banded_product(mag, float(c.power), *self._mel_bands, mel_power)
@@ -356,24 +364,39 @@ def _one_row(config: FeatureConfig) -> int:
     return 1
 
 
+def _never(config: FeatureConfig) -> bool:
+    return False
+
+
+def _always(config: FeatureConfig) -> bool:
+    return True
+
+
 class RegisteredFeature(NamedTuple):
     """An entry of :data:`FEATURES`."""
 
     rows: Callable[[FeatureConfig], int]  # rows of the feature under a config
     compute: Callable[[FeatureExtractor, SpectralContext], np.ndarray]  # -> (b, rows, t)
+    # Whether, under a config, the feature needs librosa's float64 FFT to stay within the
+    # parity tolerance for float32 audio (quiet bins, threshold crossings, a tone's centroid
+    # among round-off; see kernels.fft.stft_magnitude). One such feature puts the whole STFT
+    # in float64.
+    float64_fft: Callable[[FeatureConfig], bool] = _never
 
 
 # Adding a feature: its entry here, its name in config.KNOWN_FEATURES (same order) and its
 # method above (plus any per-config preparation in __init__).
 FEATURES: dict[str, RegisteredFeature] = {
-    "chroma_stft": RegisteredFeature(lambda c: c.n_chroma, FeatureExtractor._chroma_stft),
+    "chroma_stft": RegisteredFeature(lambda c: c.n_chroma, FeatureExtractor._chroma_stft, _always),
     "rms": RegisteredFeature(_one_row, FeatureExtractor._rms),
-    "spectral_centroid": RegisteredFeature(_one_row, FeatureExtractor._spectral_centroid),
-    "spectral_bandwidth": RegisteredFeature(_one_row, FeatureExtractor._spectral_bandwidth),
-    "spectral_rolloff": RegisteredFeature(_one_row, FeatureExtractor._spectral_rolloff),
-    "spectral_flatness": RegisteredFeature(_one_row, FeatureExtractor._spectral_flatness),
+    "spectral_centroid": RegisteredFeature(_one_row, FeatureExtractor._spectral_centroid, _always),
+    "spectral_bandwidth": RegisteredFeature(
+        _one_row, FeatureExtractor._spectral_bandwidth, _always
+    ),
+    "spectral_rolloff": RegisteredFeature(_one_row, FeatureExtractor._spectral_rolloff, _always),
+    "spectral_flatness": RegisteredFeature(_one_row, FeatureExtractor._spectral_flatness, _always),
     "spectral_contrast": RegisteredFeature(
-        lambda c: c.n_bands + 1, FeatureExtractor._spectral_contrast
+        lambda c: c.n_bands + 1, FeatureExtractor._spectral_contrast, _always
     ),
     "zero_crossing_rate": RegisteredFeature(_one_row, FeatureExtractor._zero_crossing_rate),
     "onset_strength": RegisteredFeature(_one_row, FeatureExtractor._onset_strength),

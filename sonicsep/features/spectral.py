@@ -72,7 +72,7 @@ def melspectrogram(
     """
     power = _positive_number(power, "power")
     spec, lead, n_fft = _spectrogram(
-        y, S, n_fft, hop_length, power, win_length, window, center, pad_mode
+        y, S, n_fft, hop_length, power, win_length, window, center, pad_mode, librosa_fft=False
     )
     bands = _mel_bands(*_check_mel_args(sr, n_fft, n_mels, fmin, fmax, htk, norm, dtype))
     out = np.empty((spec.shape[0], n_mels, spec.shape[1]), dtype=spec.dtype)
@@ -161,6 +161,11 @@ def _frequencies(freq, sr, n_fft, n_bins) -> np.ndarray:
 
 
 def _magnitude(y, S, n_fft, hop_length, win_length, window, center, pad_mode):
+    # Magnitudes from librosa's float64 FFT even for float32 audio (kernels.fft.stft_magnitude):
+    # roll-off compares a running sum with a threshold (a float32 FFT's last bits move it a
+    # bin on some frames of a 2 s GTZAN clip); flatness and the valleys of contrast are led by
+    # quiet bins, and the centroid and bandwidth of a lone tone by far bins' round-off, which
+    # a float32 FFT's noise floor (1e-7 of the peak) raises past the parity tolerance.
     return _spectrogram(y, S, n_fft, hop_length, 1.0, win_length, window, center, pad_mode)
 
 
@@ -469,6 +474,8 @@ def chroma_stft(
     -------
     np.ndarray [shape=(..., n_chroma, t), dtype=that of y or S]
     """
+    # librosa's float64 FFT (the default): the tuning estimate needs it (see _magnitude), and
+    # a given tuning gets the same spectrum, so the chroma does not depend on how it came.
     spec, lead, n_fft = _spectrogram(
         y, S, n_fft, hop_length, 2.0, win_length, window, center, pad_mode
     )

@@ -56,12 +56,16 @@ def _framed_input(y, n_fft, hop_length, win_length, window, center, pad_mode):
     return signals, lead, window_values
 
 
-def _spectrogram(y, S, n_fft, hop_length, power, win_length, window, center, pad_mode):
+def _spectrogram(
+    y, S, n_fft, hop_length, power, win_length, window, center, pad_mode, *, librosa_fft=True
+):
     """``|STFT(y)| ** power`` frames-major, or the given ``S``; with the inferred ``n_fft``.
 
     Returns ``(spec, lead, n_fft)``: ``spec`` is ``(batch, t, k)`` real, ``lead`` the leading
     axes of the input. As in librosa, a given ``S`` fixes ``n_fft = 2 (k - 1)`` unless the
-    given ``n_fft`` already matches it.
+    given ``n_fft`` already matches it. ``librosa_fft``: the FFT in float64 whatever the
+    input, as librosa's, for features that need its quiet bins or exact threshold crossings
+    (see :func:`sonicsep.kernels.fft.stft_magnitude`); else in the input's precision.
     """
     if S is not None:
         S = _spectrogram_input(S)
@@ -74,8 +78,9 @@ def _spectrogram(y, S, n_fft, hop_length, power, win_length, window, center, pad
     signals, lead, window_values = _framed_input(
         y, n_fft, hop_length, win_length, window, center, pad_mode
     )
+    fft_dtype = np.float64 if librosa_fft else signals.dtype
     spec = fft_kernels.stft_magnitude(
-        signals, window_values, hop_length, bool(center), pad_mode, float(power)
+        signals, window_values, hop_length, bool(center), pad_mode, float(power), fft_dtype
     )
     return spec, lead, n_fft
 
@@ -100,7 +105,11 @@ def stft(
     real FFT, in the input's precision: float32 input gets a float32 FFT (librosa runs a
     float64 FFT and rounds), so values differ from librosa's by about 2e-7 of a frame's peak
     (measured on 3 s of white noise and of a sine; the tests allow 1e-4 of the largest value).
-    The spectral features compute their spectra in float64 whatever the input.
+    melspectrogram, mfcc, spectral centroid and bandwidth and chroma_stft with a given tuning
+    compute their spectra the same way; flatness, contrast, roll-off and tuning estimates,
+    which look at quiet bins or threshold crossings, from a float64 FFT as librosa. Plans are
+    deterministic: the same input gives the same bits in every process (see
+    :mod:`sonicsep.kernels.fft`).
 
     Parameters
     ----------
