@@ -99,6 +99,12 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
         help="where inputs live between epochs (default auto: device if the splits fit the "
         "budget, else host, else none = stream from the store every epoch)",
     )
+    parser.add_argument(
+        "--cache-gib",
+        type=float,
+        help="cache budget in GiB, per device for --cache device (default: a fraction of the "
+        "memory measured free)",
+    )
     group = parser.add_argument_group(
         "many hosts",
         "run one process per host (or per GPU), all with the same command and --distributed; "
@@ -119,12 +125,6 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--process-id", type=int, help="this process's id, 0 to N-1 (implies --distributed)"
-    )
-    parser.add_argument(
-        "--cache-gib",
-        type=float,
-        help="cache budget in GiB, per device for --cache device (default: a fraction of the "
-        "memory measured free)",
     )
 
 
