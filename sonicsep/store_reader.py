@@ -114,24 +114,34 @@ class ChunkReader:
         return cls(array, os.path.join(array.store.root, array.path))
 
     # ------------------------------------------------------------------ reading
-    def read_segments(self, out: np.ndarray, rows: np.ndarray, segments: np.ndarray) -> None:
-        """Write segment ``segments[i]`` of track ``rows[i]`` into ``out[i]``; the rows must all
-        lie in one stored chunk (the unit one task decodes)."""
+    def read_segments(
+        self,
+        out: np.ndarray,
+        rows: np.ndarray,
+        segments: np.ndarray,
+        targets: np.ndarray | None = None,
+    ) -> None:
+        """Write segment ``segments[i]`` of track ``rows[i]`` into ``out[targets[i]]`` (default:
+        ``out[i]``); the rows must all lie in one stored chunk (the unit one task decodes)."""
         chunk = int(rows[0]) // self.chunk_tracks
         first = chunk * self.chunk_tracks
         position = (rows - first) * self.segments + segments
         if self._decode is None:
-            self._pread_segments(out, chunk, position)
+            every = np.arange(len(rows)) if targets is None else targets
+            self._pread_segments(out, every, chunk, position)
             return
         raw = self._chunk_bytes(chunk)
         if raw is None:
-            out[...] = self.fill_value
+            out[slice(None) if targets is None else targets] = self.fill_value
             return
         decoded = self._scratch_buffer()
         self._decode(raw, decoded)
         values = decoded.view(self.dtype).reshape(-1, *self.shape[2:])
-        # mode="clip": the positions lie in the chunk, and "raise" would buffer ``out``.
-        np.take(values, position, axis=0, out=out, mode="clip")
+        if targets is None:
+            # mode="clip": the positions lie in the chunk, and "raise" would buffer ``out``.
+            np.take(values, position, axis=0, out=out, mode="clip")
+        else:
+            out[targets] = values[position]
 
     def _scratch_buffer(self) -> np.ndarray:
         # Reused per thread: a fresh buffer would page-fault in its whole size on every chunk.
@@ -175,11 +185,13 @@ class ChunkReader:
         finally:
             os.close(fd)
 
-    def _pread_segments(self, out: np.ndarray, chunk: int, position: np.ndarray) -> None:
+    def _pread_segments(
+        self, out: np.ndarray, targets: np.ndarray, chunk: int, position: np.ndarray
+    ) -> None:
         fd = self._open(chunk)
         span = None if fd is None else self._chunk_span(fd, chunk)
         if span is None:
-            out[...] = self.fill_value
+            out[targets] = self.fill_value
             if fd is not None:
                 os.close(fd)
             return
@@ -192,7 +204,8 @@ class ChunkReader:
             ordered = position[by_position]
             runs = np.flatnonzero(np.diff(ordered) != 1) + 1
             for run in np.split(np.arange(len(ordered)), runs):
-                views = [memoryview(out[i]).cast("B") for i in by_position[run].tolist()]
+                rows_out = targets[by_position[run]].tolist()
+                views = [memoryview(out[i]).cast("B") for i in rows_out]
                 offset = span[0] + int(ordered[run[0]]) * self.segment_bytes
                 if os.preadv(fd, views, offset) != len(views) * self.segment_bytes:
                     raise StoreError(f"{self._shard_path(chunk)}: chunk {chunk} is truncated")
@@ -285,9 +298,7 @@ def read_pairs(
     groups = np.split(by_chunk, np.flatnonzero(np.diff(chunk[by_chunk])) + 1)
 
     def task(picks: np.ndarray) -> None:
-        values = np.empty((len(picks), *reader.shape[2:]), reader.dtype)
-        reader.read_segments(values, rows[picks], segments[picks])
-        out[picks] = values
+        reader.read_segments(out, rows[picks], segments[picks], targets=picks)
 
     for future in [_pool().submit(task, picks) for picks in groups]:
         future.result()
