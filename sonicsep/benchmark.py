@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import joblib
 
-from sonicsep import classical, classical_scale, metrics
+from sonicsep import classical, classical_leakage, classical_scale, metrics
 from sonicsep.errors import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -78,6 +79,7 @@ def run_benchmark(
     exact_grid: bool = False,
     tune_max_samples: int = classical_scale.TUNE_MAX_SAMPLES,
     runner=None,
+    fma_metadata=None,
     log=print,
 ) -> dict:
     """Benchmark every method on every feature set, write the figures and models, return the
@@ -86,11 +88,14 @@ def run_benchmark(
     Feature sets are loaded one at a time and released before the next, so peak memory is one
     feature set plus the best model of each method.
     """
-    results, notes = [], []
+    results, notes, sample_checks = [], [], []
     best: dict[str, tuple[classical.MethodResult, classical.ClassicalModel]] = {}
     for name in feature_sets:
         log(f"loading feature set {name!r} ...")
         fs = classical.load_feature_set(store, name)
+        sample_check = classical_leakage.disjoint_tracks(store, [fs])
+        if sample_check.status != "ok":
+            sample_checks.append(sample_check)
         runnable, fs_notes = classical.check_feature_set(fs)
         notes += fs_notes
         if not runnable:
@@ -152,6 +157,9 @@ def run_benchmark(
         for method, (_, model) in best.items()
     }
     tracks = store.tracks()
+    checks = classical_leakage.run_checks(
+        store, [], [r.to_dict() for r in results], tracks_csv=fma_metadata
+    )
     return {
         "store": store.url,
         "dataset": store.dataset,
@@ -180,6 +188,7 @@ def run_benchmark(
         "results": [r.to_dict() for r in results],
         "models": model_paths,
         "notes": notes,
+        "leakage_checks": [dataclasses.asdict(c) for c in sample_checks[:1] + checks],
         "feature_config": store.config.to_dict(),
     }
 
@@ -285,9 +294,16 @@ def results_markdown(report: Mapping) -> str:
     if report["models"]:
         lines += ["", "## Saved models", ""]
         lines += [f"- {m}: `{p}`" for m, p in report["models"].items()]
+    if report["leakage_checks"]:
+        lines += ["", "## Leakage checks", ""] + [f"- {line}" for line in leakage_lines(report)]
     if report["notes"]:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in report["notes"]]
     return "\n".join(lines) + "\n"
+
+
+def leakage_lines(report: Mapping) -> list[str]:
+    """The leakage checks of ``report``, one line each (printed under the table)."""
+    return [classical_leakage.Check(**c).line() for c in report["leakage_checks"]]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -338,6 +354,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="address of a running dask.distributed scheduler (e.g. tcp://10.0.0.5:8786): grid "
         "points, refits and methods run as tasks on its workers; --jobs is then unused",
     )
+    p.add_argument(
+        "--fma-metadata",
+        metavar="TRACKS_CSV",
+        help="FMA's tracks.csv, to verify the artist-level split (default: "
+        "fma_metadata/tracks.csv beside the store's fma_<subset>/ audio folder)",
+    )
     p.add_argument("--seed", type=int, default=classical.SEED,
                    help=f"seed of every model and split draw (default: {classical.SEED})")
     return p
@@ -383,11 +405,14 @@ def main(argv: Sequence[str] | None = None, *, grids: Mapping[str, Mapping] | No
             exact_grid=args.exact_grid,
             tune_max_samples=args.tune_samples,
             runner=runner,
+            fma_metadata=args.fma_metadata,
             log=lambda msg: print(msg, file=sys.stderr),
         )
     (out_dir / "results.json").write_text(json.dumps(report, indent=2) + "\n")
     (out_dir / "results.md").write_text(results_markdown(report))
     print(results_table(report) if report["results"] else "nothing could be benchmarked")
+    for line in leakage_lines(report):
+        print(line)
     for note in report["notes"]:
         print(f"note: {note}")
     print(f"results written to {out_dir}/")

@@ -429,6 +429,7 @@ class MethodResult:
     n_tracks: dict
     tune_seconds: float
     fit_seconds: float
+    predict_seconds: float = 0.0  # validation and test, once, with the refitted model
     variant: str = classical_scale.EXACT
     # Samples and tracks the grid was tuned on, and whether they are a subsample of train.
     tuned_on: dict = dataclasses.field(default_factory=dict)
@@ -591,7 +592,9 @@ def benchmark_method(
         scores={},
         variant=variant,
     )
+    start = time.perf_counter()
     proba_val, proba_test = model.predict_proba(X_val), model.predict_proba(X_test)
+    predict_seconds = time.perf_counter() - start
     y_track, pred_track = metrics.track_predictions(proba_test, y_test, rows_test)
     segment_level = fs.level == "segment"
     result = MethodResult(
@@ -611,6 +614,7 @@ def benchmark_method(
         n_tracks={s: fs.n_tracks(s) for s in SPLITS},
         tune_seconds=tune_seconds,
         fit_seconds=fit_seconds,
+        predict_seconds=predict_seconds,
         variant=variant,
         tuned_on={
             "samples": len(tuned_rows),

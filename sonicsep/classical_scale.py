@@ -45,6 +45,10 @@ VARIANTS = {
 }
 # The hyperparameter whose grid values share one fit, per method.
 NESTED = {"random_forest": "n_estimators", "xgboost": "n_estimators", "knn": "n_neighbors"}
+# Hyperparameters that change only the speed of a fit, never its predictions: grid points that
+# differ only in them share one fit. kNN's leaf_size sizes the tree index of an exact search
+# (and is unused by brute force, which sklearn picks above 15 features).
+SPEED_ONLY = {"knn": ("leaf_size",)}
 
 
 def choose_variant(method: str, n_train: int, *, exact_grid: bool = False) -> str:
@@ -96,9 +100,10 @@ def nest(method: str, points: Sequence[Mapping]) -> list[tuple[dict, list[int]]]
     Methods without a nested hyperparameter get one group per point.
     """
     key = NESTED.get(method)
+    ignored = (key, *SPEED_ONLY.get(method, ()))
     groups: dict[tuple, list[int]] = {}
     for i, point in enumerate(points):
-        rest = tuple(sorted((k, repr(v)) for k, v in point.items() if k != key))
+        rest = tuple(sorted((k, repr(v)) for k, v in point.items() if k not in ignored))
         groups.setdefault(rest if key in point else (i,), []).append(i)
     out = []
     for indices in groups.values():

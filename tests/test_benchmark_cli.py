@@ -51,6 +51,11 @@ def test_cli_writes_results_figures_and_models(full_run, store_url):
         assert (out / f"tsne_{f}.png").stat().st_size > 1000
     assert any("echonest: only" in n and "noisy" in n for n in report["notes"])
     markdown = (out / "results.md").read_text()
+    assert [c["status"] for c in report["leakage_checks"]][:2] == ["ok", "skipped"]
+    assert "## Leakage checks" in markdown
+    assert all(r["variant"] == "exact" and not r["tuned_on"]["subsample"]
+               for r in report["results"])
+    assert report["protocol"]["nested"]["random_forest"] == "n_estimators"
     assert "| method | summary segment | summary track | mel segment" in markdown
     assert "echonest track |" in markdown and "train only" in markdown
     for method in classical.METHODS:
@@ -79,6 +84,8 @@ def test_cli_prints_the_table(store_url, tmp_path, capsys):
     assert code == 0
     assert "| method | summary segment | summary track |" in printed
     assert "| kNN |" in printed and "| SVM |" in printed and "XGBoost" not in printed
+    assert "leakage check OK: the splits' 36 tracks are disjoint" in printed
+    assert "leakage check SKIPPED: artist-level split" in printed
     report = json.loads((tmp_path / "results.json").read_text())
     assert all(r["test_track_accuracy"] > 0.8 for r in report["results"])
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["knn.joblib", "svm.joblib"]

@@ -140,3 +140,12 @@ def load_fma(root, subset: str = "small", split: str | None = None, tracks_csv=N
     genres = tuple(sorted(table["genre"].unique()))
     return Dataset(name="fma", root=root.resolve(), genres=genres,
                    tracks=track_table(table.drop(columns=["tid", "subset"]), genres))
+
+
+def read_artists(path) -> pd.Series:
+    """``tracks.csv`` -> the artist id of every track (``('artist', 'id')``), indexed by
+    integer track id: what the official artist-filtered split is checked against."""
+    path = Path(path)
+    raw = _read_csv(path, 2, "tracks.csv")
+    _check_columns(raw, [("artist", "id")], path, "tracks.csv")
+    return raw[("artist", "id")].rename("artist_id")
