@@ -105,13 +105,17 @@ def test_unsharded_arrays_and_edge_chunks(tmp_path, codec):
         str(tmp_path / "a.zarr"), shape=values.shape, chunks=(2, 3, 4, 5), dtype=np.float32,
         fill_value=np.nan, compressors=codec,
     )
-    array[:6] = values[:6]  # the last chunk (rows 6-7) is never written: fill value
+    array[:2] = values[:2]
+    array[4:] = values[4:]  # rows 2-3 never written (fill value); row 6 fills half a chunk
     reader = ChunkReader.open(array)
     assert reader is not None
-    rows, segments = np.array([6, 0, 5, 3, 3, 1]), np.array([2, 0, 1, 2, 2, 0])
+    rows, segments = np.array([6, 0, 5, 3, 3, 1, 6]), np.array([2, 0, 1, 2, 2, 0, 0])
     got = read_pairs(reader, rows, segments)
-    np.testing.assert_array_equal(got, array.oindex[rows][np.arange(6), segments])
-    assert np.isnan(got[0]).all()
+    np.testing.assert_array_equal(got, array.oindex[rows][np.arange(7), segments])
+    np.testing.assert_array_equal(got[0], values[6, 2])
+    assert np.isnan(got[3:5]).all()
+    single = read_pairs(reader, np.array([6, 6]), np.array([1, 0]))  # one chunk, this thread
+    np.testing.assert_array_equal(single, values[6, [1, 0]])
 
 
 def test_layouts_the_reader_does_not_decode_get_none(tmp_path):
