@@ -130,6 +130,7 @@ def test_the_shares_of_a_batch_make_up_the_global_batch(store, mode):
     assert not parts[2][-1]["weight"].any()
 
 
+@pytest.mark.slow
 def test_two_processes_train_like_one_and_resume_after_a_kill(store, tmp_path):
     reference_dir, workdir, logs = tmp_path / "one", tmp_path / "two", tmp_path / "logs"
     logs.mkdir()

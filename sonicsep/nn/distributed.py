@@ -101,11 +101,18 @@ def initialize(options: DistributedOptions) -> None:
     implementation = getattr(jax.config, "jax_cpu_collectives_implementation", "gloo")
     if implementation in (None, "none"):
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(
-        coordinator_address=options.coordinator_address,
-        num_processes=options.num_processes,
-        process_id=options.process_id,
-    )
+    try:
+        jax.distributed.initialize(
+            coordinator_address=options.coordinator_address,
+            num_processes=options.num_processes,
+            process_id=options.process_id,
+        )
+    except ValueError as exc:  # a value neither given nor found in a known cluster
+        raise ParameterError(
+            f"cannot start a multi-host run: {exc} Pass --coordinator-address, "
+            "--num-processes and --process-id, set JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES "
+            "and JAX_PROCESS_ID, or start the processes with srun"
+        ) from exc
 
 
 def is_writer() -> bool:
