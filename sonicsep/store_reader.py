@@ -265,16 +265,19 @@ def _endian(codec: BytesCodec) -> str | None:
 
 
 # ---------------------------------------------------------------------- parallel plans
-_POOL: ThreadPoolExecutor | None = None
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
 _POOL_LOCK = threading.Lock()
 
 
 def _pool() -> ThreadPoolExecutor:
+    """The shared chunk-reading pool of this process (a forked child makes its own: the
+    parent's threads do not exist there)."""
     global _POOL
     with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="sonicsep-chunk")
-        return _POOL
+        if _POOL is None or _POOL[0] != os.getpid():
+            pool = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="sonicsep-chunk")
+            _POOL = (os.getpid(), pool)
+        return _POOL[1]
 
 
 def read_pairs(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 import numpy as np
 import pytest
 import zarr
@@ -138,3 +142,22 @@ def test_a_corrupt_shard_index_is_an_error_not_wrong_values(tmp_path, monkeypatc
     shard.write_bytes(bytes(raw))
     with pytest.raises(StoreError, match="checksum"):
         store.read_segments("mel_db", [0], [0])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_reads_with_its_own_pool(tmp_path, monkeypatch):
+    store = _random_store(tmp_path / "s.zarr", monkeypatch, None)
+    rows, segments = _pairs(4)
+    expect = store.read_segments("mel_db", rows, segments)  # the parent's pool now exists
+    pid = os.fork()
+    if pid == 0:  # the parent's pool threads do not exist here: reusing it would hang
+        got = store.read_segments("mel_db", rows, segments)
+        os._exit(0 if np.array_equal(got, expect, equal_nan=True) else 1)
+    deadline = time.monotonic() + 60
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if done[0] == 0:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child's read hung")
+    assert os.waitstatus_to_exitcode(done[1]) == 0
