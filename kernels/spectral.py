@@ -4,10 +4,11 @@ Spectra are real and frames-major, ``spec[b, t, k]`` (batch, frame, frequency bi
 is a contiguous row, as the FFT writes it. Outputs are librosa-shaped, ``out[b, c, t]``. Sums
 over a frame's bins run in float64 (the filterbank products: in the output's dtype, as
 librosa's matrix products) and may be reassociated (``fastmath`` reassoc/contract) so they
-vectorise; results are rounded once into ``out``. The exception is :func:`rolloff`, which
-accumulates in the spectrum's own dtype and in bin order, because it compares a running sum
-against a threshold exactly as librosa's ``np.cumsum`` does, and a differently rounded sum
-could cross it one bin
+vectorise; results are rounded once into ``out``. Float64 even for float32 spectra: the
+order is not NumPy's pairwise one, and in float64 the difference stays far below float32
+resolution. The exception is :func:`rolloff`, which accumulates in the spectrum's own dtype
+and in bin order, because it compares a running sum against a threshold exactly as
+librosa's ``np.cumsum`` does, and a differently rounded sum could cross it one bin
 early. All loops have a fixed order (no BLAS, no threads), so a frame's features are the same
 bits in any batch, thread or process on the same CPU family with the same numba and llvmlite
 (LLVM) versions. Across CPU types or compiler versions they may differ in the last bits: the
