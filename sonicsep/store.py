@@ -41,6 +41,10 @@ Writing is by shard: shard ``k`` holds tracks ``[k*T, (k+1)*T)`` with ``T = trac
 in every per-track array (one chunk for the small arrays, one Zarr shard for the big ones), so a
 task that owns shard ``k`` writes whole chunks/shards and no two writers ever touch the same
 object. ``status`` is written last, so a shard killed mid-write stays ``pending`` and is redone.
+
+The spectrograms (``mel_db``, ``mfcc``) are stored uncompressed and every other array with
+Blosc/Zstd (see :data:`SPECTROGRAM_COMPRESSORS`). Segment reads of a local store bypass Zarr
+(:mod:`sonicsep.store_reader`); other URLs are read through Zarr, with the same values.
 """
 
 from __future__ import annotations
