@@ -156,6 +156,7 @@ def run_benchmark(
         method: str(model.save(out_dir / "models" / f"{method}.joblib"))
         for method, (_, model) in best.items()
     }
+    notes += getattr(runner, "notes", [])
     tracks = store.tracks()
     checks = classical_leakage.run_checks(
         store, [], [r.to_dict() for r in results], tracks_csv=fma_metadata
@@ -252,8 +253,17 @@ def results_table(report: Mapping) -> str:
             columns.append((f, "test_segment_accuracy"))
         header.append(f"{f} track")
         columns.append((f, "test_track_accuracy"))
+
+    def title(method):
+        of_method = [r for k, r in by_key.items() if k[0] == method]
+        marks = [mark for mark, hit in (
+            ("scaled variant", any(r["variant"] != classical_scale.EXACT for r in of_method)),
+            ("tuned on a subsample", any(r["tuned_on"].get("subsample") for r in of_method)),
+        ) if hit]
+        return METHOD_TITLES[method] + (f" ({', '.join(marks)}: see notes)" if marks else "")
+
     rows = [
-        [METHOD_TITLES[method]]
+        [title(method)]
         + [metrics.percent(by_key[(method, f)][key] if (method, f) in by_key else None)
            for f, key in columns]
         for method in report["methods"]
@@ -280,13 +290,16 @@ def results_markdown(report: Mapping) -> str:
         "## Chosen hyperparameters",
         "",
         metrics.markdown_table(
-            ["method", "feature set", "hyperparameters", "val accuracy", "val track accuracy",
-             "train tracks", "test tracks", "fit s"],
+            ["method", "feature set", "hyperparameters", "variant", "tuned on tracks",
+             "val accuracy", "val track accuracy", "train tracks", "test tracks", "tune s",
+             "fit s", "predict s"],
             [
                 [METHOD_TITLES[r["method"]], r["feature_set"],
-                 ", ".join(f"{k}={v}" for k, v in r["params"].items()),
+                 ", ".join(f"{k}={v}" for k, v in r["params"].items()), r["variant"],
+                 r["tuned_on"]["tracks"],
                  metrics.percent(r["val_accuracy"]), metrics.percent(r["val_track_accuracy"]),
-                 r["n_tracks"]["train"], r["n_tracks"]["test"], f"{r['fit_seconds']:.2f}"]
+                 r["n_tracks"]["train"], r["n_tracks"]["test"], f"{r['tune_seconds']:.2f}",
+                 f"{r['fit_seconds']:.2f}", f"{r['predict_seconds']:.2f}"]
                 for r in report["results"]
             ],
         ),

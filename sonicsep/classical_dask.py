@@ -41,6 +41,7 @@ class DaskRunner:
     def __init__(self, client):
         self.client = client
         self._scattered: dict[str, object] = {}
+        self.notes: list[str] = []  # what the run did differently from what was asked
 
     def scattered(self, array):
         """A future of ``array`` on every worker; the same content is scattered only once."""
@@ -60,12 +61,26 @@ class DaskRunner:
 
     def refit(self, method, params, seed, variant, X_train, y_train):
         if method == "xgboost" and len(y_train) > XGBOOST_DASK_MIN_SAMPLES:
-            return xgboost_dask_refit(self.client, params, seed, X_train, y_train)
+            missing = xgboost_dask_missing()
+            if missing is None:
+                return xgboost_dask_refit(self.client, params, seed, X_train, y_train)
+            self.notes.append(f"XGBoost's refit on {len(y_train)} samples ran on one worker: "
+                              f"xgboost.dask cannot be imported here ({missing}).")
         future = self.client.submit(
             refit_task, method, params, seed, variant, self.scattered(X_train),
             self.scattered(y_train), pure=False,
         )
         return future.result()
+
+
+def xgboost_dask_missing() -> str | None:
+    """Why ``xgboost.dask`` cannot be imported (it needs dask.dataframe, hence pyarrow), or
+    None when it can."""
+    try:
+        import xgboost.dask  # noqa: F401
+    except ImportError as exc:
+        return str(exc)
+    return None
 
 
 def xgboost_dask_refit(client, params, seed, X_train, y_train):

@@ -199,3 +199,26 @@ def test_saved_model_prefers_audio_features_then_validation():
     assert not benchmark._prefer(result("echonest", 0.9), result("summary", 0.5))
     assert benchmark._prefer(result("mel", 0.8), result("summary", 0.7))
     assert not benchmark._prefer(result("mel", 0.7), result("summary", 0.7))
+
+
+def test_table_and_notes_say_when_a_method_was_scaled_or_subsampled():
+    def row(method, variant, subsample):
+        return {"method": method, "feature_set": "summary", "level": "track",
+                "test_track_accuracy": 0.5, "variant": variant,
+                "tuned_on": {"samples": 10, "tracks": 5, "subsample": subsample}}
+
+    report = {"feature_sets": ["summary"], "methods": ["knn", "svm"],
+              "results": [row("knn", "exact", True), row("svm", "scaled", False)]}
+    table = benchmark.results_table(report)
+    assert "| kNN (tuned on a subsample: see notes) | 50.0 |" in table
+    assert "| SVM (scaled variant: see notes) | 50.0 |" in table
+    result = classical.MethodResult(
+        method="svm", feature_set="summary", level="segment", params={}, grid=[],
+        val_accuracy=0, val_track_accuracy=0, test_segment_accuracy=0, test_track_accuracy=0,
+        confusion=np.zeros((2, 2)), n_samples={"train": 640_000}, n_tracks={},
+        tune_seconds=0, fit_seconds=0, variant="scaled",
+        tuned_on={"samples": 100_000, "tracks": 16_000, "subsample": True},
+    )
+    scaled, subsampled = benchmark.scale_notes(result)
+    assert "640000 training samples, so the scaled variant was used" in scaled
+    assert "subsample of 16000 training tracks (100000 of 640000 samples)" in subsampled
