@@ -13,7 +13,6 @@ import pytest
 from synthetic_store import TINY_CONFIG, make_synthetic_store
 
 from sonicsep import audio, benchmark, classical, predict
-from sonicsep.features import spectral_contrast, stft
 from sonicsep.features.fma import (
     FMA_COLUMN_NAMES,
     FMA_COLUMNS,
@@ -76,25 +75,16 @@ def fma_clip(request, shared_data):
 
 
 def test_every_column_matches_fmas_librosa_pipeline(fma_clip):
-    """Every column within 1e-4 (spread-relative near 0) of FMA's pipeline run with librosa,
-    but spectral_contrast's: in bands over the MP3's empty top octave a 2% quantile of bins is
-    FFT round-off (~2e-6 against a peak of 300), which differs between our FFT and numpy's; there
-    librosa's contrast of OUR spectrogram is the reference, and matches to 1e-4 as well."""
+    """Every column within 1e-4 (spread-relative near 0) of FMA's pipeline run with librosa.
+    spectral_contrast's included: in bands over the MP3's empty top octave its 2% quantile of
+    bins is FFT round-off (~2e-6 against a peak of 300), which only librosa's own float64 FFT
+    reproduces (a float32 FFT moved it by up to 0.4 dB)."""
     y, sr = fma_clip
     ours = fma_features(y, sr=sr)
-    reference_series = fma_librosa.fma_series(y, sr)
-    reference = fma_librosa.fma_statistics(reference_series)
-    contrast = np.array([column[0] == "spectral_contrast" for column in FMA_COLUMNS])
+    reference = fma_librosa.fma_features(y, sr)
     error = _spread_relative(ours, reference)
-    worst = np.argmax(np.where(contrast, 0, error))
-    assert error[~contrast].max() <= 1e-4, (FMA_COLUMNS[worst], ours[worst], reference[worst])
-
-    our_S = np.abs(stft(y, n_fft=2048, hop_length=512))
-    reference_series["spectral_contrast"] = librosa.feature.spectral_contrast(S=our_S, n_bands=6)
-    same_spectrogram = fma_librosa.fma_statistics(reference_series)
-    assert _spread_relative(ours, same_spectrogram)[contrast].max() <= 1e-4
-    np.testing.assert_allclose(spectral_contrast(S=our_S, n_bands=6),
-                               reference_series["spectral_contrast"], rtol=0, atol=1e-4)
+    worst = np.argmax(error)
+    assert error.max() <= 1e-4, (FMA_COLUMNS[worst], ours[worst], reference[worst])
 
 
 def test_statistics_equal_numpy_and_scipy(fma_clip):

@@ -15,7 +15,8 @@ functions (their parity with librosa is tested one by one; the vector's in test_
   n_octaves=7)`` and ``tonnetz(chroma=cens)`` (FMA passes a 12-bin-per-octave ``C`` to
   chroma functions whose ``bins_per_octave`` default is 36; that is what the published
   numbers are, so it is kept);
-- ``S = |stft(y, n_fft=2048, hop_length=512)|``, then ``chroma_stft(S=S**2, n_chroma=12)``,
+- ``S = |stft(y, n_fft=2048, hop_length=512)|`` (librosa's float64 FFT for float32 audio),
+  then ``chroma_stft(S=S**2, n_chroma=12)``,
   ``rms(S=S)`` (FMA's ``rmse``), ``spectral_centroid``, ``spectral_bandwidth``,
   ``spectral_contrast(n_bands=6)``, ``spectral_rolloff`` of ``S``, and
   ``mfcc(S=power_to_db(melspectrogram(sr=sr, S=S**2)), n_mfcc=20)``;
@@ -46,7 +47,7 @@ from sonicsep.features.spectral import (
     spectral_contrast,
     spectral_rolloff,
 )
-from sonicsep.features.spectrum import power_to_db, stft
+from sonicsep.features.spectrum import _spectrogram, power_to_db
 from sonicsep.features.temporal import rms, zero_crossing_rate
 from sonicsep.kernels import stats
 
@@ -109,7 +110,11 @@ def fma_series(
     y = _audio(y)
     if y.ndim != 1:
         _fail("y", y, "must be one mono clip of shape (n,)")
-    magnitude = np.abs(stft(y, n_fft=_N_FFT, hop_length=_HOP))
+    # |stft(y)| as librosa computes it for FMA: a float64 FFT, rounded to y's dtype (FMA's
+    # contrast valleys in an MP3's empty top octave are FFT round-off, which a float32 FFT
+    # changes by up to 0.4 dB), reduced to magnitudes block by block.
+    spec, _, _ = _spectrogram(y, None, _N_FFT, _HOP, 1.0, None, "hann", True, "constant")
+    magnitude = spec[0].T
     tuning = estimate_tuning(S=magnitude, sr=sr, bins_per_octave=12)
     cqt_options = {"sr": sr, "hop_length": _HOP, "bins_per_octave": 12, "n_bins": 84}
     C = np.abs(cqt_from_half_rate(y, half_rate, tuning=tuning, **cqt_options))
