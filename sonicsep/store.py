@@ -89,8 +89,8 @@ COMPRESSOR = BloscCodec(cname="zstd", clevel=1, shuffle="shuffle", blocksize=1 <
 # within chunks), and the direct reader decodes COMPRESSOR's chunks at ~6,100 segments per
 # CPU-second against ~24,500 for an uncompressed segment, which is one ``pread`` into its
 # output row (sonicsep.store_reader; bench_store_codecs.py). A streaming epoch then costs
-# ~185-195 CPU-us a segment, against ~540-610 for compressed chunks read directly and
-# ~910-1010 through Zarr, the layout and reader before (bench_input.py, shared 2-core
+# 185-212 CPU-us a segment, against 540-640 for compressed chunks read directly and
+# 910-1,110 through Zarr, the layout and reader before (bench_input.py, shared 2-core
 # machine), at the price of 1.25x the bytes. Stores with compressed spectrograms read as
 # before.
 SPECTROGRAM_ARRAYS = ("mel_db", "mfcc")
