@@ -86,8 +86,8 @@ COMPRESSOR = BloscCodec(cname="zstd", clevel=1, shuffle="shuffle", blocksize=1 <
 # The spectrogram arrays (nearly all of a store's bytes) are stored uncompressed, for
 # streaming training (issue 14): a compressed chunk is decoded whole however few of its
 # segments an epoch needs (1.97 segments per training segment, the splits being interleaved
-# within chunks), and the direct reader decodes COMPRESSOR's chunks at ~6,100 segments per
-# CPU-second against ~24,500 for an uncompressed segment, which is one ``pread`` into its
+# within chunks), and the direct reader decodes COMPRESSOR's chunks at 6,100-6,600 segments
+# per CPU-second against 24,500-30,700 for uncompressed ones, each one ``pread`` into its
 # output row (sonicsep.store_reader; bench_store_codecs.py). A streaming epoch then costs
 # 185-212 CPU-us a segment, against 540-640 for compressed chunks read directly and
 # 910-1,110 through Zarr, the layout and reader before (bench_input.py, shared 2-core
