@@ -17,7 +17,13 @@ from sonicsep import store as store_module
 from sonicsep.errors import ParameterError
 from sonicsep.nn.cache import GIB, Batches, SplitCache, cache_bytes, choose_cache
 from sonicsep.nn.config import default_config, with_overrides
-from sonicsep.nn.input_pipeline import InputPipeline, compute_norm_stats
+from sonicsep.nn.input_pipeline import (
+    InputPipeline,
+    NormStats,
+    _normalize_into,
+    compute_norm_stats,
+    normalize_features,
+)
 from sonicsep.nn.train import data_mesh, train_and_evaluate
 from sonicsep.nn.trained import load_trained
 from sonicsep.store import FeatureStore
@@ -142,3 +148,24 @@ def test_bfloat16_reaches_the_float32_accuracy_and_models_cross_dtypes(demo, tmp
         config.replace(dtype="bfloat16", epochs=4), tmp_path / "float32", demo.url
     )
     assert int(grown.step) == int(states["float32"].step) * 4 // 3
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_normalize_scatter_equals_numpy_bit_for_bit(dtype):
+    """The readers' one-pass normalise-and-scatter gives NumPy's bits (float32 throughout), and
+    any other dtype takes NumPy's path."""
+    rng = np.random.default_rng(3)
+    values = (rng.normal(-30, 20, size=(5, 16, 40))).astype(np.float32)
+    stats = NormStats(
+        feature_mean=rng.normal(-30, 5, 16).astype(np.float32),
+        feature_std=rng.uniform(0.5, 20, 16).astype(np.float32),
+        echonest_mean=np.zeros(8, np.float32),
+        echonest_std=np.ones(8, np.float32),
+    )
+    rows = np.array([7, 0, 3, 9, 4])
+    x = np.full((10, 16, 40), np.nan, dtype)
+    expected = x.copy()
+    expected[rows] = normalize_features(values.copy(), stats)
+    _normalize_into(x, rows, values, stats)
+    np.testing.assert_array_equal(x, expected)
+    assert np.isnan(x[[1, 2, 5, 6, 8]]).all()

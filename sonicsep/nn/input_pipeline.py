@@ -15,9 +15,10 @@ The store is never loaded whole by the streaming path. An epoch's order is a pur
 ``(seed, epoch)``: the store's track chunks are shuffled, then segments are shuffled within
 windows of ``shuffle_buffer`` consecutive segments. A window is read one stored chunk per task
 on a pool of ``workers`` threads (:meth:`FeatureStore.iter_segment_blocks` with one chunk a
-block; Zarr's Blosc decoding and numpy's copies release the GIL, so the tasks decode on every
-core), each task normalising its segments and writing them into the window's rows with one
-vectorised scatter; the next window's reads are in flight while the current one is cut into
+block; the store's direct reader (:mod:`sonicsep.store_reader`) reads each chunk's segments with
+``pread`` or decodes a compressed chunk, releasing the GIL, so the tasks read on every core),
+each task normalising its segments straight into the window's rows in one fused pass; the next
+window's reads are in flight while the current one is cut into
 batches (views, no per-segment Python loop). A background thread keeps ``prefetch`` batches
 ready. :meth:`InputPipeline.read_split` reads a whole split the same way, for the caches of
 :mod:`sonicsep.nn.cache`.
@@ -38,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sonicsep.errors import ParameterError, StoreError
+from sonicsep.kernels import stats as stats_kernels
 from sonicsep.store import FeatureStore
 
 STORE_ARRAY = {"mel": "mel_db", "mfcc": "mfcc", "summary": "summary"}
@@ -83,6 +85,21 @@ def normalize_features(x: np.ndarray, stats: NormStats, *, in_place: bool = Fals
     np.subtract(x, stats.feature_mean.reshape(shape), out=x)
     np.divide(x, stats.feature_std.reshape(shape), out=x)
     return x
+
+
+def _normalize_into(x: np.ndarray, rows: np.ndarray, values: np.ndarray, stats: NormStats) -> None:
+    """``x[rows] = normalize_features(values, stats)``: one fused pass (a Numba kernel, the same
+    bits) when everything is float32 and 3-D, else NumPy (e.g. into a bfloat16 cache)."""
+    mean, std = stats.feature_mean, stats.feature_std
+    fused = (
+        mean is not None
+        and x.dtype == values.dtype == mean.dtype == std.dtype == np.float32
+        and values.ndim == x.ndim == 3
+    )
+    if fused:
+        stats_kernels.standardize_into(values, mean, std, np.asarray(rows, np.int64), x)
+    else:
+        x[rows] = normalize_features(values, stats, in_place=True)
 
 
 def normalize_echonest(values: np.ndarray, stats: NormStats) -> tuple[np.ndarray, np.ndarray]:
@@ -338,7 +355,7 @@ class InputPipeline:
             values = np.asarray(values, np.float32)
             if self.input_map is not None:
                 values = self.input_map(values)
-            x[picks[got]] = normalize_features(values, self.stats, in_place=True)
+            _normalize_into(x, picks[got], values, self.stats)
 
     def read_split(
         self, split: str, x: np.ndarray | None = None, positions: np.ndarray | None = None
