@@ -162,7 +162,10 @@ class ChunkReader:
         """(offset, nbytes) of ``chunk`` in its open object, None where it was never written."""
         if self._index is None:
             return 0, os.fstat(fd).st_size
-        return self._index.span(fd, chunk % self.chunks_per_shard)
+        try:
+            return self._index.span(fd, chunk % self.chunks_per_shard)
+        except StoreError as exc:
+            raise StoreError(f"{self._shard_path(chunk)}: {exc}") from None
 
     def _open(self, chunk: int) -> int | None:
         try:
@@ -235,6 +238,8 @@ class _IndexLayout:
 
     def span(self, fd: int, inner: int) -> tuple[int, int] | None:
         size = os.fstat(fd).st_size
+        if size < self.nbytes:
+            raise StoreError(f"shard index truncated (the file has {size} of {self.nbytes} bytes)")
         raw = os.pread(fd, self.nbytes, size - self.nbytes if self.at_end else 0)
         if len(raw) != self.nbytes:
             raise StoreError(f"shard index truncated ({len(raw)} of {self.nbytes} bytes)")

@@ -140,7 +140,10 @@ def test_a_corrupt_shard_index_is_an_error_not_wrong_values(tmp_path, monkeypatc
     raw = bytearray(shard.read_bytes())
     raw[-10] ^= 0xFF  # inside the index, before its checksum
     shard.write_bytes(bytes(raw))
-    with pytest.raises(StoreError, match="checksum"):
+    with pytest.raises(StoreError, match=r"mel_db.*checksum"):  # names the shard file
+        store.read_segments("mel_db", [0], [0])
+    shard.write_bytes(b"not a shard")  # shorter than its own index
+    with pytest.raises(StoreError, match=r"mel_db.*shard index truncated"):
         store.read_segments("mel_db", [0], [0])
 
 
