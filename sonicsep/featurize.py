@@ -320,7 +320,19 @@ def _finished(pending: dict, client, watch: WorkerWatch, say) -> Iterator[tuple]
             say(line)
         if watch.expired(now):
             client.cancel(list(pending))
+            _gathers_fail_quietly()
             return
+
+
+def _gathers_fail_quietly() -> None:
+    """Stop tornado logging the background gathers that closing the client fails.
+
+    as_completed may be reading a result whose worker died with the cluster's last one; the
+    gather then waits on the scheduler until the client closes, and fails inside tornado's
+    loop, which logs "Exception in callback ... CommClosedError" with a traceback after the
+    run's own summary. The run has already said what happened and keeps those shards pending.
+    """
+    logging.getLogger("tornado.application").setLevel(logging.CRITICAL)
 
 
 def run_featurize(
