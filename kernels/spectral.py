@@ -292,13 +292,19 @@ def flatness(mag: np.ndarray, power: float, amin: float) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _extremes(values, lowest, highest):
-    """The ``len(lowest)`` smallest and largest of ``values``, sorted ascending, by insertion."""
+def _smallest(values, guess, lowest):
+    """The ``k = len(lowest)`` smallest of the ``values`` below ``guess``, sorted ascending,
+    by insertion; returns how many values entered (at least ``k``: they are the ``k``
+    smallest of all ``values``; fewer: too few lie below ``guess``, the result is not that).
+
+    ``guess`` fills the set to begin with, so a value enters only below it and below the
+    current ``k``-th: a guess close above the answer (the previous frame's, see
+    :func:`contrast_peaks`) spares the insertions of the values that would only have been
+    pushed out again. Spectra mostly fall with frequency: scanned downwards, a band's values
+    mostly rise, so few enter."""
     k = lowest.shape[0]
-    lowest[:] = np.inf
-    highest[:] = -np.inf
-    # Spectra mostly fall with frequency: scanned downwards, a band's values mostly rise, so
-    # few enter the smallest set; scanned upwards, few enter the largest.
+    lowest[:] = guess
+    entered = 0
     for j in range(values.shape[0] - 1, -1, -1):
         v = values[j]
         if v < lowest[k - 1]:
@@ -307,6 +313,17 @@ def _extremes(values, lowest, highest):
                 lowest[m] = lowest[m - 1]
                 m -= 1
             lowest[m] = v
+            entered += 1
+    return entered
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _largest(values, guess, highest):
+    """:func:`_smallest`'s mirror: the ``len(highest)`` largest values above ``guess``, sorted
+    ascending, scanned upwards (few enter)."""
+    k = highest.shape[0]
+    highest[:] = guess
+    entered = 0
     for j in range(values.shape[0]):
         v = values[j]
         if v > highest[0]:
@@ -315,6 +332,8 @@ def _extremes(values, lowest, highest):
                 highest[m] = highest[m + 1]
                 m += 1
             highest[m] = v
+            entered += 1
+    return entered
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -327,6 +346,10 @@ def _mean(values):
 
 # Frames handled together by contrast_peaks: their running extremes stay in L1.
 _CONTRAST_BLOCK = 64
+# How far beyond the previous frame's k-th value contrast_peaks guesses a frame's: a band's
+# extremes move little from frame to frame, and a guess twice as loose held for about 95% of
+# the frames of the FMA clip's top band (1.0: 50%; 4.0: 99.5%, but twice the insertions).
+_CONTRAST_SLACK = 2.0
 
 
 @njit(cache=True, nogil=True)
@@ -336,10 +359,16 @@ def contrast_peaks(mag, band_starts, band_stops, band_counts, quantile, peak, va
     Band ``i`` covers bins ``band_starts[i]:band_stops[i]``; the number of values averaged is
     ``max(1, rint(quantile * band_counts[i]))`` (librosa counts bins before dropping a
     band's last, shared, bin), at most the band's width. The ``n_avg`` smallest and largest
-    values of each frame are kept sorted by insertion while the band's bins stream by, a
-    block of frames at a time (reads run along time in librosa's ``(k, t)`` layout): a 2%
+    values of each frame are kept sorted by insertion while the band's bins stream by: a 2%
     quantile is a few values, so nearly every bin is rejected by one comparison, where a sort
-    per band and frame cost 10x more.
+    per band and frame cost 10x more. With contiguous frames, each frame's insertion starts
+    from the previous frame's extremes loosened by ``_CONTRAST_SLACK`` (see :func:`_smallest`;
+    where fewer than ``n_avg`` values pass that guess the frame is scanned again without it),
+    which spares most insertions (on FMA's clip ``000002.mp3`` the kernel took 28.7 ms of
+    thread CPU time before, 22.7 with contiguous sets alone, 19.5 with the guess: best of 15,
+    load 3 on 2 cores); the values and their order, hence the means, are the same bits.
+    Strided frames (librosa's ``(k, t)`` layout) go a block of frames at a time, reading
+    along time.
 
     Parameters
     ----------
@@ -356,10 +385,19 @@ def contrast_peaks(mag, band_starts, band_stops, band_counts, quantile, peak, va
         highest = np.empty((k, block), dtype=mag.dtype)
         for b in range(n_b):
             if mag.strides[2] == mag.itemsize:  # bins contiguous: one frame at a time
+                low = np.empty(k, dtype=mag.dtype)  # not lowest[:, 0]: strided, 2x slower
+                high = np.empty(k, dtype=mag.dtype)
+                low_guess, high_guess = np.inf, -np.inf
                 for t in range(n_t):
-                    _extremes(mag[b, t, lo : lo + width], lowest[:, 0], highest[:, 0])
-                    valley[b, i, t] = _mean(lowest[:, 0])
-                    peak[b, i, t] = _mean(highest[:, 0])
+                    frame = mag[b, t, lo : lo + width]
+                    if _smallest(frame, low_guess, low) < k:
+                        _smallest(frame, np.inf, low)
+                    if _largest(frame, high_guess, high) < k:
+                        _largest(frame, -np.inf, high)
+                    low_guess = low[k - 1] * _CONTRAST_SLACK
+                    high_guess = high[0] / _CONTRAST_SLACK
+                    valley[b, i, t] = _mean(low)
+                    peak[b, i, t] = _mean(high)
                 continue
             for t0 in range(0, n_t, block):
                 n = min(block, n_t - t0)

@@ -26,7 +26,10 @@ functions (their parity with librosa is tested one by one; the vector's in test_
 No work is done twice: the CQT's ``tuning=None`` estimate is ``estimate_tuning`` of the
 magnitude ``S`` (librosa estimates it from an STFT of ``y`` with the same n_fft=2048 and hop
 512, so it is the same spectrogram), and ``chroma_stft``'s own estimate (on ``S**2``, as
-librosa's default does given a power spectrogram) reuses ``S`` as well.
+librosa's default does given a power spectrogram) reuses ``S`` as well, squaring bin by bin.
+The STFT descriptors run their kernels on ``S`` directly: the public functions would each
+validate the spectrogram this module just computed (a pass over it per call). The result is
+the same bits as calling them (tests/test_fma.py).
 """
 
 from __future__ import annotations
@@ -37,19 +40,13 @@ from sonicsep.config import FMA_STATS
 from sonicsep.features._validation import _audio, _fail
 from sonicsep.features.chroma import chroma_cens, chroma_cqt, tonnetz
 from sonicsep.features.constantq import cqt_from_half_rate
-from sonicsep.features.pitch import estimate_tuning
-from sonicsep.features.spectral import (
-    chroma_stft,
-    melspectrogram,
-    mfcc,
-    spectral_bandwidth,
-    spectral_centroid,
-    spectral_contrast,
-    spectral_rolloff,
-)
+from sonicsep.features.filters import _check_chroma_args, _chroma_basis, _chroma_kwargs
+from sonicsep.features.pitch import _spectrogram_tuning
+from sonicsep.features.spectral import _chroma, _contrast_bands, _contrast_db, melspectrogram, mfcc
 from sonicsep.features.spectrum import _spectrogram, power_to_db
 from sonicsep.features.temporal import rms, zero_crossing_rate
-from sonicsep.kernels import stats
+from sonicsep.kernels import filterbanks, stats
+from sonicsep.kernels import spectral as spectral_kernels
 
 # FMA's features and their row counts, in FMA's (unsorted) order.
 FMA_FEATURE_SIZES = {
@@ -83,6 +80,10 @@ FMA_COLUMN_NAMES = tuple(".".join(column) for column in FMA_COLUMNS)
 
 _HOP = 512
 _N_FFT = 2048
+# FMA's STFT features assume 22,050 Hz (it passes them no sr): their bins and contrast bands.
+_STFT_SR = 22050.0
+_FREQ = filterbanks.fft_frequencies(_STFT_SR, _N_FFT)
+_CONTRAST_BANDS = _contrast_bands(_FREQ, _STFT_SR, 200.0, 6)
 _STAT_CODES = np.array([stats.STAT_CODES[s] for s in FMA_STATISTICS], dtype=np.int64)
 # Where each (feature, statistic, row) lands in FMA_COLUMNS.
 _POSITION = {column: i for i, column in enumerate(FMA_COLUMNS)}
@@ -112,10 +113,13 @@ def fma_series(
         _fail("y", y, "must be one mono clip of shape (n,)")
     # |stft(y)| as librosa computes it for FMA: a float64 FFT, rounded to y's dtype (FMA's
     # contrast valleys in an MP3's empty top octave are FFT round-off, which a float32 FFT
-    # changes by up to 0.4 dB), reduced to magnitudes block by block.
+    # changes by up to 0.4 dB), reduced to magnitudes block by block. spec: (1, t, k).
     spec, _, _ = _spectrogram(y, None, _N_FFT, _HOP, 1.0, None, "hann", True, "constant")
     magnitude = spec[0].T
-    tuning = estimate_tuning(S=magnitude, sr=sr, bins_per_octave=12)
+    # The CQT's estimate_tuning(y=y, sr=sr, bins_per_octave=12) and chroma_stft's of S**2
+    # (at the 22,050 Hz FMA's STFT features assume).
+    tuning = _spectrogram_tuning(spec, sr, 12)
+    chroma_tuning = _spectrogram_tuning(spec, _STFT_SR, 12, squared=True)
     cqt_options = {"sr": sr, "hop_length": _HOP, "bins_per_octave": 12, "n_bins": 84}
     C = np.abs(cqt_from_half_rate(y, half_rate, tuning=tuning, **cqt_options))
     cens = chroma_cens(C=C, n_chroma=12, n_octaves=7)
@@ -125,13 +129,41 @@ def fma_series(
         "chroma_cqt": chroma_cqt(C=C, n_chroma=12, n_octaves=7),
         "chroma_cens": cens,
         "tonnetz": tonnetz(chroma=cens),
-        "chroma_stft": chroma_stft(S=power, n_chroma=12),
+        "chroma_stft": _chroma(spec, 2.0, _stft_chroma_basis(chroma_tuning), np.inf)[0],
         "rmse": rms(S=magnitude),
-        "spectral_centroid": spectral_centroid(S=magnitude),
-        "spectral_bandwidth": spectral_bandwidth(S=magnitude),
-        "spectral_contrast": spectral_contrast(S=magnitude, n_bands=6),
-        "spectral_rolloff": spectral_rolloff(S=magnitude),
+        **_descriptors(spec),
         "mfcc": mfcc(S=power_to_db(melspectrogram(sr=sr, S=power)), n_mfcc=20),
+    }
+
+
+def _stft_chroma_basis(tuning: float) -> np.ndarray:
+    """chroma_stft's filters for FMA's call (22,050 Hz, n_fft 2048, 12 chroma, defaults)."""
+    args = _check_chroma_args(_STFT_SR, _N_FFT, 12, tuning, norm=2, **_chroma_kwargs({}))
+    return _chroma_basis(*args)
+
+
+def _descriptors(spec: np.ndarray) -> dict[str, np.ndarray]:
+    """FMA's centroid, bandwidth, contrast and roll-off of the magnitudes ``spec`` (1, t, k),
+    each ``(rows, t)``: the kernels that spectral_centroid, spectral_bandwidth,
+    spectral_contrast(n_bands=6) and spectral_rolloff(S=S) run, on the bins of the 22,050 Hz
+    FMA assumes (no sr given) and without validating our own spectrogram four more times
+    (each check is a pass over it)."""
+    n_t = spec.shape[1]
+    centroid = np.empty((1, 1, n_t))  # float64, as spectral_bandwidth computes its own
+    spectral_kernels.centroid(spec, _FREQ, np.finfo(spec.dtype).tiny, centroid)
+    bandwidth = np.empty((1, 1, n_t), dtype=spec.dtype)
+    spectral_kernels.bandwidth(spec, _FREQ, centroid, True, 2.0, np.finfo(spec.dtype).tiny,
+                               bandwidth)  # fmt: skip
+    rolloff = np.empty((1, 1, n_t), dtype=spec.dtype)
+    spectral_kernels.rolloff(spec, _FREQ, spec.dtype.type(0.85), rolloff)
+    peak = np.empty((1, _CONTRAST_BANDS[0].size, n_t))
+    valley = np.empty_like(peak)
+    spectral_kernels.contrast_peaks(spec, *_CONTRAST_BANDS, 0.02, peak, valley)
+    return {
+        "spectral_centroid": centroid[0].astype(spec.dtype),  # rounded once, as spectral_centroid
+        "spectral_bandwidth": bandwidth[0],
+        "spectral_contrast": _contrast_db(peak, valley, None).astype(spec.dtype)[0],
+        "spectral_rolloff": rolloff[0],
     }
 
 
