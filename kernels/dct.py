@@ -65,12 +65,19 @@ def lifter_weights(n_mfcc: int, lifter: float) -> np.ndarray:
     return 1 + (lifter / 2) * np.sin(np.pi * np.arange(1, 1 + n_mfcc) / lifter)
 
 
+# Frames per tile of apply_basis: four float64 accumulator rows of this many frames (8 KiB)
+# stay in L1 while the tile's band rows stream past.
+_TILE_FRAMES = 256
+
+
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def apply_basis(basis, values, out):
     """``out[b, c, t] = sum_m basis[c, m] values[b, m, t]``, summed in float64.
 
     A fixed loop rather than BLAS (whose rounding depends on its thread count), vectorised
-    over frames.
+    over frames; each output is the sum over ``m`` in order, so tiling does not change its
+    bits. Frames go in tiles of ``_TILE_FRAMES`` and coefficients four at a time, so each
+    value is loaded (and widened to float64) once for four coefficients.
 
     Parameters
     ----------
@@ -79,14 +86,32 @@ def apply_basis(basis, values, out):
     out : np.ndarray [shape=(b, c, t)]
     """
     n_b, n_m, n_t = values.shape
-    acc = np.empty(n_t)
+    n_c = basis.shape[0]
+    acc = np.empty((4, _TILE_FRAMES))
     for b in range(n_b):
-        for c in range(basis.shape[0]):
-            acc[:] = 0.0
-            for m in range(n_m):
-                weight = basis[c, m]
-                row = values[b, m]
-                for t in range(n_t):
-                    acc[t] += weight * row[t]
-            for t in range(n_t):
-                out[b, c, t] = acc[t]
+        for t0 in range(0, n_t, _TILE_FRAMES):
+            t1 = min(t0 + _TILE_FRAMES, n_t)
+            # Past the last coefficient the last one is computed again (and stored again).
+            for c0 in range(0, n_c, 4):
+                c1, c2, c3 = min(c0 + 1, n_c - 1), min(c0 + 2, n_c - 1), min(c0 + 3, n_c - 1)
+                acc0 = acc[0, : t1 - t0]
+                acc1 = acc[1, : t1 - t0]
+                acc2 = acc[2, : t1 - t0]
+                acc3 = acc[3, : t1 - t0]
+                acc0[:] = 0.0
+                acc1[:] = 0.0
+                acc2[:] = 0.0
+                acc3[:] = 0.0
+                for m in range(n_m):
+                    w0, w1, w2, w3 = basis[c0, m], basis[c1, m], basis[c2, m], basis[c3, m]
+                    row = values[b, m, t0:t1]
+                    for t in range(row.shape[0]):
+                        value = np.float64(row[t])
+                        acc0[t] += w0 * value
+                        acc1[t] += w1 * value
+                        acc2[t] += w2 * value
+                        acc3[t] += w3 * value
+                out[b, c0, t0:t1] = acc0
+                out[b, c1, t0:t1] = acc1
+                out[b, c2, t0:t1] = acc2
+                out[b, c3, t0:t1] = acc3

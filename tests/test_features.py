@@ -295,6 +295,36 @@ def test_power_to_db(gtzan_clip, dtype, kwargs):
     )
 
 
+def test_power_to_db_is_librosas_bit_for_bit_in_place_too(gtzan_clip):
+    """mfcc converts its own mel spectrogram to dB in place; the values are librosa's bits."""
+    from sonicsep.features.spectrum import _power_to_db
+
+    power = np.abs(librosa.stft(gtzan_clip)) ** 2
+    for ref, top_db in ((1.0, 80.0), (np.max, 80.0), (2.0, None)):
+        expected = librosa.power_to_db(power, ref=ref, top_db=top_db)
+        assert np.array_equal(features.power_to_db(power, ref=ref, top_db=top_db), expected)
+        work = power.copy()
+        assert _power_to_db(work, ref, 1e-10, top_db, out=work) is work
+        assert np.array_equal(work, expected)
+
+
+@pytest.mark.parametrize("power", [1.0, 2.0])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_mel_blocks_and_frame_quads_straddle_segments(dtype, power):
+    """melspectrogram(y) projects each FFT block onto the filters while it is in cache, four
+    frames at a time. Segments of 13 frames (n_fft 1024: blocks of 64 float32 or 32 float64
+    rows) make blocks and quads straddle segments and end part-full: each segment still gets
+    the same bits as alone, and the values of the product of the stored spectrogram."""
+    y = np.random.default_rng(16).standard_normal((7, 3100)).astype(dtype)
+    kw = dict(sr=SR, n_fft=1024, hop_length=256, n_mels=40)
+    batch = features.melspectrogram(y=y, power=power, **kw)
+    assert batch.shape == (7, 40, 13) and batch.dtype == dtype
+    for segment, mel in zip(y, batch, strict=True):
+        assert np.array_equal(features.melspectrogram(y=segment, power=power, **kw), mel)
+    spectrogram = np.abs(features.stft(y, n_fft=1024, hop_length=256)) ** power
+    assert_matches(batch, features.melspectrogram(S=spectrogram, **kw), dtype)
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [

@@ -20,7 +20,11 @@ from sonicsep.features.filters import (
     _mel_bands,
 )
 from sonicsep.features.pitch import _spectrogram_tuning
-from sonicsep.features.spectrum import _spectrogram, power_to_db
+from sonicsep.features.spectrum import (
+    _filterbank_spectrogram,
+    _power_to_db,
+    _spectrogram,
+)
 from sonicsep.kernels import db as db_kernels
 from sonicsep.kernels import dct as dct_kernels
 from sonicsep.kernels import filterbanks
@@ -50,7 +54,8 @@ def melspectrogram(
 
     ``M = mel_basis @ |STFT(y)| ** power``, or ``mel_basis @ S`` for a given spectrogram.
     Each mel filter is non-zero on a few dozen bins only, so the product runs over those
-    spans (identical sums, a fraction of the work of a dense product).
+    spans (identical sums, a fraction of the work of a dense product); from audio, each block
+    of FFT frames is projected while still in cache, so the spectrogram is never stored.
 
     Parameters
     ----------
@@ -71,12 +76,13 @@ def melspectrogram(
     np.ndarray [shape=(..., n_mels, t), dtype=that of y or S]
     """
     power = _positive_number(power, "power")
-    spec, lead, n_fft = _spectrogram(
-        y, S, n_fft, hop_length, power, win_length, window, center, pad_mode, librosa_fft=False
+
+    def mel_bands(n_fft):
+        return _mel_bands(*_check_mel_args(sr, n_fft, n_mels, fmin, fmax, htk, norm, dtype))
+
+    out, lead = _filterbank_spectrogram(
+        y, S, n_fft, hop_length, power, win_length, window, center, pad_mode, mel_bands
     )
-    bands = _mel_bands(*_check_mel_args(sr, n_fft, n_mels, fmin, fmax, htk, norm, dtype))
-    out = np.empty((spec.shape[0], n_mels, spec.shape[1]), dtype=spec.dtype)
-    spectral_kernels.banded_product(spec, 1.0, *bands, out)
     return _librosa_layout(out, lead)
 
 
@@ -134,8 +140,12 @@ def mfcc(
     np.ndarray [shape=(..., n_mfcc, t), dtype=that of y or S]
     """
     if S is None:
-        S = power_to_db(melspectrogram(y=y, sr=sr, norm=mel_norm, **kwargs))
-    S = _real_float_array(S, "S", min_ndim=2)
+        # power_to_db with its defaults (ref=1, amin=1e-10, top_db=80), as librosa's mfcc,
+        # in place: the mel spectrogram is ours and goes no further.
+        S = melspectrogram(y=y, sr=sr, norm=mel_norm, **kwargs)
+        S = _power_to_db(S, 1.0, 1e-10, 80.0, out=S)
+    else:
+        S = _real_float_array(S, "S", min_ndim=2)
     n_mfcc = _positive_int(n_mfcc, "n_mfcc")
     if n_mfcc > S.shape[-2]:
         _fail("n_mfcc", n_mfcc, f"must be <= the number of mel bands ({S.shape[-2]})")

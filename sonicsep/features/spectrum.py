@@ -3,6 +3,8 @@ magnitude spectrogram every spectral feature starts from."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from sonicsep.errors import ParameterError
@@ -18,6 +20,7 @@ from sonicsep.features._validation import (
 from sonicsep.kernels import db as db_kernels
 from sonicsep.kernels import fft as fft_kernels
 from sonicsep.kernels import framing, windows
+from sonicsep.kernels import spectral as spectral_kernels
 
 
 def _fft_window(window, n_fft: int, win_length: int | None) -> np.ndarray:
@@ -29,8 +32,8 @@ def _fft_window(window, n_fft: int, win_length: int | None) -> np.ndarray:
     if isinstance(window, str):
         if windows.canonical_window_name(window) is None:
             _fail("window", window, f"unsupported; use one of {windows.WINDOW_NAMES}")
-        values = windows.get_window(window, win_length)
-    elif callable(window):
+        return _named_window(window, n_fft, win_length)
+    if callable(window):
         values = np.asarray(window(win_length), dtype=np.float64)
     elif isinstance(window, (np.ndarray, list)):
         values = np.asarray(window, dtype=np.float64)
@@ -39,6 +42,15 @@ def _fft_window(window, n_fft: int, win_length: int | None) -> np.ndarray:
     if values.shape != (win_length,):
         _fail("window", window, f"must have win_length = {win_length} samples")
     return windows.pad_center(values, n_fft)
+
+
+@functools.lru_cache(maxsize=32)
+def _named_window(name: str, n_fft: int, win_length: int) -> np.ndarray:
+    """A named window centred in ``n_fft`` (read-only: shared by every call that asks for it;
+    computing a 2048-point window costs ~1% of a 30 s mel spectrogram)."""
+    values = windows.pad_center(windows.get_window(name, win_length), n_fft)
+    values.setflags(write=False)
+    return values
 
 
 def _framed_input(y, n_fft, hop_length, win_length, window, center, pad_mode):
@@ -83,6 +95,38 @@ def _spectrogram(
         signals, window_values, hop_length, bool(center), pad_mode, float(power), fft_dtype
     )
     return spec, lead, n_fft
+
+
+def _filterbank_spectrogram(
+    y, S, n_fft, hop_length, power, win_length, window, center, pad_mode, filterbank
+):
+    """A banded filterbank applied to ``|STFT(y)| ** power``, or to the given ``S``.
+
+    ``filterbank(n_fft)`` returns the filters' ``(starts, lengths, weights)``
+    (:func:`sonicsep.kernels.filterbanks.band_rows`), called once ``n_fft`` is known (a given
+    ``S`` fixes it, see :func:`_spectrogram`). From audio, each FFT block is projected while
+    in cache (:func:`sonicsep.kernels.fft.stft_filterbank`), in the audio's precision.
+
+    Returns ``(out, lead)``: ``out`` is ``(batch, m, t)`` in the spectrum's dtype, ``lead`` the
+    leading axes of the input.
+    """
+    if S is None and y is not None:
+        signals, lead, window_values = _framed_input(
+            y, n_fft, hop_length, win_length, window, center, pad_mode
+        )
+        starts, lengths, weights = filterbank(n_fft)
+        out = fft_kernels.stft_filterbank(
+            signals, window_values, hop_length, bool(center), pad_mode, float(power),
+            starts, lengths, weights,
+        )  # fmt: skip
+        return out, lead
+    spec, lead, n_fft = _spectrogram(
+        y, S, n_fft, hop_length, power, win_length, window, center, pad_mode, librosa_fft=False
+    )
+    starts, lengths, weights = filterbank(n_fft)
+    out = np.empty((spec.shape[0], starts.shape[0], spec.shape[1]), dtype=spec.dtype)
+    spectral_kernels.banded_product(spec, 1.0, starts, lengths, weights, out)
+    return out, lead
 
 
 def stft(
@@ -191,7 +235,12 @@ def power_to_db(S: np.ndarray, *, ref=1.0, amin: float = 1e-10, top_db: float | 
     amin = _positive_number(amin, "amin")
     if top_db is not None and (not np.isfinite(top_db) or top_db < 0):
         _fail("top_db", top_db, "must be >= 0 or None")
+    return _power_to_db(S, ref, amin, top_db)
+
+
+def _power_to_db(S, ref, amin, top_db, out=None) -> np.ndarray:
+    """:func:`power_to_db` of a validated ``S``, into ``out`` (``S`` itself: in place)."""
     ref_value = ref(S) if callable(ref) else np.abs(ref)
     # The same NumPy expression as librosa, so the offset has librosa's dtype and rounding.
     ref_db = 10.0 * np.log10(np.maximum(amin, ref_value))
-    return db_kernels.power_to_db(S, ref_db, amin, top_db)
+    return db_kernels.power_to_db(S, ref_db, amin, top_db, out=out)
