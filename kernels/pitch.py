@@ -40,7 +40,7 @@ def _is_peak(frame, ref, k, n_k, squared):
     """librosa's ``localmax(S * (S > ref))`` at bin ``0 < k``: strictly above its left
     neighbour, at least its right one (the last bin: above its left one), after the bins at
     or below ``ref`` are zeroed. For a bin above ``ref`` (> 0) a zeroed neighbour is below
-    it either way, so the zeroing drops out: no branch on the neighbours, which vectorises."""
+    it either way, so the zeroing drops out: no branch on the neighbours."""
     value = _at(frame, k, squared)
     above_left = (value > ref) & (value > _at(frame, k - 1, squared))
     if k == n_k - 1:
@@ -49,25 +49,56 @@ def _is_peak(frame, ref, k, n_k, squared):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _frame_peaks(frame, squared, ref, lo, hi, half, sr, n_fft, rounded, bins, pitches, mags, start):
+def _peak_flags(frame, squared, ref, first, flags):
+    """:func:`_is_peak` of bins ``first .. first + len(flags) - 1`` (each with a right
+    neighbour) into ``flags``: one loop per case with no branch in it, which vectorises
+    (the per-bin branch on ``squared`` and on the peak test did not, and cost 2x)."""
+    if squared:
+        for j in range(flags.shape[0]):
+            k = first + j
+            value = frame[k] * frame[k]
+            flags[j] = (
+                (value > ref)
+                & (value > frame[k - 1] * frame[k - 1])
+                & (value >= frame[k + 1] * frame[k + 1])
+            )
+    else:
+        for j in range(flags.shape[0]):
+            k = first + j
+            value = frame[k]
+            flags[j] = (value > ref) & (value > frame[k - 1]) & (value >= frame[k + 1])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _frame_peaks(
+    frame, squared, ref, lo, hi, half, sr, n_fft, rounded, flags, bins, pitches, mags, start
+):
     """The peaks of one frame written from ``start`` on (bins, interpolated pitches and
     magnitudes, librosa's ``(k + shift) * sr / n_fft`` and ``S + 0.5 * gradient(S) * shift``);
     returns the index after the last. Only peaks are interpolated (librosa interpolates
-    every bin, then picks)."""
+    every bin, then picks). ``flags``: scratch, at least ``hi - lo`` long."""
     n_k = frame.shape[0]
+    first = max(lo, 1)  # bin 0 is never a peak (librosa's stencil edge)
+    stop = min(hi, n_k - 1)  # the last bin, without a right neighbour, is tested apart
+    n_inner = max(stop - first, 0)
+    _peak_flags(frame, squared, ref, first, flags[:n_inner])
     end = start
-    for k in range(max(lo, 1), hi):  # bin 0 is never a peak (librosa's stencil edge)
-        if not _is_peak(frame, ref, k, n_k, squared):
+    for j in range(n_inner):
+        if not flags[j]:
             continue
+        k = first + j
+        shift = _shift(frame, k, squared, rounded)
+        gradient = (_at(frame, k + 1, squared) - _at(frame, k - 1, squared)) * half
         bins[end] = k
-        if k == n_k - 1:  # the last bin: librosa's shift is 0 there, so is the correction
-            pitches[end] = k * sr / n_fft
-            mags[end] = _at(frame, k, squared)
-        else:
-            shift = _shift(frame, k, squared, rounded)
-            gradient = (_at(frame, k + 1, squared) - _at(frame, k - 1, squared)) * half
-            pitches[end] = (k + shift) * sr / n_fft
-            mags[end] = _at(frame, k, squared) + half * gradient * shift
+        pitches[end] = (k + shift) * sr / n_fft
+        mags[end] = _at(frame, k, squared) + half * gradient * shift
+        end += 1
+    last = n_k - 1
+    if hi == n_k and last >= first and _is_peak(frame, ref, last, n_k, squared):
+        # librosa's shift is 0 at the last bin, so is the correction
+        bins[end] = last
+        pitches[end] = last * sr / n_fft
+        mags[end] = _at(frame, last, squared)
         end += 1
     return end
 
@@ -95,6 +126,7 @@ def piptrack(spec, squared, ref, lo, hi, half, sr, n_fft, pitches, mags):
     """
     n_b, n_t, n_k = spec.shape
     rounded = np.empty(1, dtype=spec.dtype)
+    flags = np.empty(n_k, dtype=np.bool_)
     bins = np.empty(n_k, dtype=np.int64)
     frame_pitches = np.empty(n_k, dtype=spec.dtype)
     frame_mags = np.empty(n_k, dtype=spec.dtype)
@@ -103,7 +135,7 @@ def piptrack(spec, squared, ref, lo, hi, half, sr, n_fft, pitches, mags):
     for b in range(n_b):
         for t in range(n_t):
             n_peaks = _frame_peaks(
-                spec[b, t], squared, ref[b, t], lo, hi, half, sr, n_fft, rounded, bins,
+                spec[b, t], squared, ref[b, t], lo, hi, half, sr, n_fft, rounded, flags, bins,
                 frame_pitches, frame_mags, 0,
             )  # fmt: skip
             for j in range(n_peaks):
@@ -122,12 +154,13 @@ def peak_list(spec, squared, ref, lo, hi, half, sr, n_fft, pitches, mags):
     """
     n_b, n_t, n_k = spec.shape
     rounded = np.empty(1, dtype=spec.dtype)
+    flags = np.empty(n_k, dtype=np.bool_)
     bins = np.empty(pitches.shape[0], dtype=np.int64)
     count = 0
     for b in range(n_b):
         for t in range(n_t):
             count = _frame_peaks(
-                spec[b, t], squared, ref[b, t], lo, hi, half, sr, n_fft, rounded, bins,
+                spec[b, t], squared, ref[b, t], lo, hi, half, sr, n_fft, rounded, flags, bins,
                 pitches, mags, count,
             )  # fmt: skip
     return count
