@@ -16,10 +16,11 @@ WORKERS=${WORKERS:-4}
 # Run one step; exit status 3 means "some items failed, the rest was saved" (real datasets hold
 # clips that do not decode), so the reproduction goes on. Anything else non-zero stops it.
 step() {
-    local title=$1 status=0
+    local title=$1 status=0 start=$SECONDS
     shift
     echo "== $title" >&2
     "$@" || status=$?
+    echo "   ($title: $((SECONDS - start)) s)" >&2
     if [ "$status" -eq 3 ]; then
         echo "   ($title: some items failed, see above; going on)" >&2
     elif [ "$status" -ne 0 ]; then

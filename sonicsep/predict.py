@@ -46,6 +46,7 @@ from sonicsep.errors import (
 )
 from sonicsep.features import FeatureExtractor
 from sonicsep.featurize import featurize_track
+from sonicsep.nn import compile_cache
 
 DEFAULT_MAX_SECONDS = 600.0
 DEFAULT_TOP = 3
@@ -256,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
 @exits_on_interrupt("predict writes no file; rerun the same command for the answers")
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    compile_cache.enable()  # for a deep model
     if args.top < 1 or args.max_seconds <= 0:
         print("error: --top must be >= 1 and --max-seconds > 0", file=sys.stderr)
         return EXIT_USAGE

@@ -31,6 +31,7 @@ from sonicsep.errors import (
     SonicSepError,
     exits_on_interrupt,
 )
+from sonicsep.nn import compile_cache
 from sonicsep.store import COMPLETE, DEFAULT_STORE, store_state
 from sonicsep.webapp import DEFAULT_K, DEFAULT_MAX_UPLOAD_MB
 
@@ -140,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sonicsep.benchmark import DEFAULT_OUT
 
     args = build_parser().parse_args(argv)
+    compile_cache.enable()  # for a deep model, and the demo's training
     if args.max_upload_mb <= 0 or args.k < 1 or not 0 <= args.port < 65536:
         print("error: --max-upload-mb must be > 0, -k >= 1 and --port in [0, 65535]",
               file=sys.stderr)

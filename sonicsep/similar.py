@@ -45,6 +45,7 @@ from sonicsep.errors import (
     exits_on_interrupt,
 )
 from sonicsep.featurize import featurize_track
+from sonicsep.nn import compile_cache
 from sonicsep.store import DEFAULT_STORE, FeatureStore
 
 INDEX_SUFFIX = ".similar"
@@ -332,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
 )
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    compile_cache.enable()  # for --model
     if args.k < 1:
         print("error: -k must be >= 1", file=sys.stderr)
         return EXIT_USAGE

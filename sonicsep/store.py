@@ -66,7 +66,6 @@ from sonicsep import __version__
 from sonicsep.config import FeatureConfig
 from sonicsep.datasets.base import SPLITS
 from sonicsep.errors import StoreError
-from sonicsep.features.fma import FMA_COLUMN_NAMES, N_FMA, fma_frame
 from sonicsep.objects import object_path, read_object
 from sonicsep.store_reader import ChunkReader, read_pairs
 
@@ -143,6 +142,10 @@ class ShardResult:
         cls, n_tracks: int, config: FeatureConfig, n_summary: int, duration=None
     ) -> ShardResult:
         """Nothing featurized yet; ``duration`` as the store has it (default NaN: unknown)."""
+        # sonicsep.features is imported where FMA's vector is needed: reading a store (to train,
+        # predict, report) needs none of the feature kernels, which take seconds to import.
+        from sonicsep.features import fma
+
         seg, frames = config.max_segments, config.frames_per_segment
         return cls(
             mel_db=np.full((n_tracks, seg, config.n_mels, frames), np.nan, np.float32),
@@ -155,7 +158,7 @@ class ShardResult:
             status=np.full(n_tracks, PENDING, np.int8),
             error=np.array([""] * n_tracks, dtype=object),
             warning=np.array([""] * n_tracks, dtype=object),
-            fma_features=np.full((n_tracks, N_FMA), np.nan, np.float32)
+            fma_features=np.full((n_tracks, fma.N_FMA), np.nan, np.float32)
             if config.fma_features else None,
         )
 
@@ -384,8 +387,10 @@ class FeatureStore:
         big("summary", ("track", "segment", "summary_feature"), (seg, len(summary_names)))
         labels = [("summary_feature", summary_names), ("echonest_feature", echonest_names)]
         if config.fma_features:
-            small("fma_features", ("track", "fma_feature"), np.float32, np.nan, (N_FMA,))
-            labels.append(("fma_feature", FMA_COLUMN_NAMES))
+            from sonicsep.features import fma  # see ShardResult.empty
+
+            small("fma_features", ("track", "fma_feature"), np.float32, np.nan, (fma.N_FMA,))
+            labels.append(("fma_feature", fma.FMA_COLUMN_NAMES))
         for name, values in labels:
             arr = group.create_array(
                 name, shape=(len(values),), dtype=str, fill_value="", dimension_names=(name,)
@@ -484,7 +489,9 @@ class FeatureStore:
         """FMA's 518 features of every track as ``fma_metadata/features.csv`` lays them out:
         indexed by ``track_id``, columns (feature, statistics, number); NaN for tracks not
         featurized. ``frame.to_csv(path)`` writes FMA's three header rows."""
-        return fma_frame(self.fma_features(), self.strings("track"))
+        from sonicsep.features import fma  # see ShardResult.empty
+
+        return fma.fma_frame(self.fma_features(), self.strings("track"))
 
     def fma_features(self) -> np.ndarray:
         """FMA's 518 features of every track [shape=(n_tracks, 518)], NaN where not computed;

@@ -10,6 +10,7 @@ real-data tests can never silently stop running.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,19 @@ import pytest
 
 # Locks Numba's on-disk cache in every test process (sonicsep/kernels/_cache_lock.py).
 import sonicsep.kernels  # noqa: F401
+
+from sonicsep.nn import compile_cache
+
+# JAX's compilation cache (sonicsep/nn/compile_cache.py), in a folder of its own shared by every
+# test process and every command they start, keeping even quick compilations: the suite compiles
+# the same tiny models dozens of times, in and out of process (a cached command trains its tiny
+# CNN in 20 s instead of 54). Set before any test imports JAX, which reads these at import.
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR",
+    str(Path(tempfile.gettempdir()) / f"sonicsep-tests-jax-cache-{os.getuid()}"),
+)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(compile_cache.MAX_BYTES))
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SONICSEP_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.metrics import accuracy_score, confusion_matrix
 
 from sonicsep import metrics
 
@@ -60,6 +61,26 @@ def test_confusion_matrix_has_a_row_and_column_for_absent_classes():
     np.testing.assert_array_equal(
         matrix, [[1, 0, 1, 0], [0, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]]
     )
+
+
+@pytest.mark.filterwarnings("ignore:A single label was found:UserWarning")
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 6), st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)), min_size=1,
+                                   max_size=40))
+def test_accuracy_and_confusion_equal_scikit_learn_s(n_classes, pairs):
+    labels, predicted = (np.array(column) % n_classes for column in zip(*pairs, strict=True))
+    assert metrics.accuracy(labels, predicted) == accuracy_score(labels, predicted)
+    np.testing.assert_array_equal(
+        metrics.confusion_matrix(labels, predicted, n_classes),
+        confusion_matrix(labels, predicted, labels=np.arange(n_classes)),
+    )
+
+
+def test_accuracy_of_nothing_or_of_unequal_arrays_is_an_error():
+    with pytest.raises(ValueError, match="non-empty"):
+        metrics.accuracy(np.array([], int), np.array([], int))
+    with pytest.raises(ValueError, match="equal"):
+        metrics.accuracy(np.array([1, 2]), np.array([1]))
 
 
 def test_tables():

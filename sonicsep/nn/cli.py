@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sonicsep.errors import EXIT_OK, EXIT_USAGE, SonicSepError, exits_on_interrupt
-from sonicsep.nn import distributed
+from sonicsep.nn import compile_cache, distributed
 from sonicsep.nn.checkpoints import METRICS_FILE
 from sonicsep.nn.config import (
     CACHE_MODES,
@@ -172,6 +172,7 @@ def run_job(job: Callable[[], object], args: argparse.Namespace) -> int:
     """Run a training job for a CLI (connecting the processes of a multi-host run first):
     usage errors become an exit code, not a traceback."""
     try:
+        compile_cache.enable()
         connect(args)
         job()
     except SonicSepError as exc:
