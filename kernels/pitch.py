@@ -164,3 +164,72 @@ def peak_list(spec, squared, ref, lo, hi, half, sr, n_fft, pitches, mags):
                 pitches, mags, count,
             )  # fmt: skip
     return count
+
+
+@njit(cache=True, nogil=True)
+def tuning_counts(octaves, bins_per_octave, edges, counts):
+    """librosa's ``pitch_tuning`` histogram: each pitch's offset from the nearest bin,
+    ``np.mod(bins_per_octave * octaves, 1.0)`` folded into [-0.5, 0.5), counted into the bins
+    of ``edges`` as ``np.histogram(residual, edges)`` counts (left-closed bins, the last one
+    closed on both sides, values outside left out); ``counts`` is added to.
+
+    Every step runs in the octaves' dtype, as NumPy's float32 arrays do (``bins_per_octave``:
+    a scalar of that dtype, as NumPy casts the integer): the product, NumPy's ``divmod``
+    remainder (``fmod``, plus the divisor for a negative one; ``x - trunc(x)`` is ``fmod(x,
+    1)`` exactly, the difference being representable) and the fold.
+    """
+    one = bins_per_octave / bins_per_octave  # 1 in the octaves' dtype
+    half = one / (one + one)
+    n_bins = edges.shape[0] - 1
+    first, last = edges[0], edges[n_bins]
+    per_bin = n_bins / (last - first)
+    for i in range(octaves.shape[0]):
+        x = bins_per_octave * octaves[i]
+        x = x - np.trunc(x)
+        if x < 0:
+            x = x + one
+        if x >= half:
+            x = x - one
+        residual = np.float64(x)
+        if not first <= residual <= last:
+            continue
+        j = min(max(int((residual - first) * per_bin), 0), n_bins - 1)
+        while j > 0 and residual < edges[j]:
+            j -= 1
+        while j < n_bins - 1 and residual >= edges[j + 1]:
+            j += 1
+        counts[j] += 1
+
+
+@njit(cache=True, nogil=True)
+def loud_pitches(pitches, mags, half, out):
+    """librosa estimate_tuning's selection: the ``pitches > 0`` whose magnitude is at least
+    the median magnitude of those pitches, written to ``out``; returns how many.
+
+    The median is NumPy's: the middle value, or for an even count the mean of the two middle
+    values, summed in the magnitudes' dtype (``np.mean`` of two float32 values) and halved
+    (``half``: 0.5 in that dtype).
+    """
+    n = 0
+    voiced = np.empty(pitches.shape[0], dtype=mags.dtype)
+    for i in range(pitches.shape[0]):
+        if pitches[i] > 0:
+            voiced[n] = mags[i]
+            n += 1
+    if n == 0:
+        return 0
+    ordered = np.partition(voiced[:n], n // 2)
+    upper = ordered[n // 2]
+    if n % 2:
+        threshold = upper
+    else:
+        lower = ordered[0]
+        for i in range(1, n // 2):
+            lower = max(lower, ordered[i])
+        threshold = (lower + upper) * half
+    count = 0
+    for i in range(pitches.shape[0]):
+        if pitches[i] > 0 and mags[i] >= threshold:
+            out[count] = pitches[i]
+            count += 1
+    return count

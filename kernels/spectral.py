@@ -211,6 +211,37 @@ def bandwidth(mag, freq, centroids, normalize, p, tiny, out):
             out[b, 0, t] = np.sqrt(acc) if p == 2.0 else acc ** (1.0 / p)
 
 
+@njit(cache=True, nogil=True, fastmath=_REDUCTION)
+def spectrum_rms(mag, frame_length, out):
+    """librosa's ``rms(S=mag, frame_length)``: ``sqrt(2 sum_k w_k S_k ** 2) / frame_length``
+    per frame, ``w_k = 1/2`` at bin 0 and (even ``frame_length``) at the last bin, else 1.
+
+    In one pass over the magnitudes, without librosa's squared copy; the sum in float64
+    (librosa's is NumPy's pairwise float32 sum: the two differ by float32 round-off).
+
+    Parameters
+    ----------
+    mag : np.ndarray [shape=(b, t, k)]
+    out : np.ndarray [shape=(b, 1, t)]
+    """
+    n_b, n_t, n_k = mag.shape
+    last_weight = 0.5 if frame_length % 2 == 0 else 1.0
+    for b in range(n_b):
+        for t in range(n_t):
+            total = 0.0
+            for k in range(1, n_k - 1):
+                value = np.float64(mag[b, t, k])
+                total += value * value
+            if n_k > 0:
+                first = np.float64(mag[b, t, 0])
+                if n_k == 1:  # both edges: halved twice for an even frame, as librosa
+                    total += 0.5 * last_weight * first * first
+                else:
+                    final = np.float64(mag[b, t, n_k - 1])
+                    total += 0.5 * first * first + last_weight * final * final
+            out[b, 0, t] = np.sqrt(2.0 * total / (frame_length * frame_length))
+
+
 @njit(cache=True, nogil=True)
 def rolloff(mag, freq, roll_percent, out):
     """Roll-off frequency: the lowest frequency among the bins whose cumulative magnitude

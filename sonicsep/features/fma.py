@@ -40,11 +40,17 @@ from sonicsep.config import FMA_STATS
 from sonicsep.features._validation import _audio, _fail
 from sonicsep.features.chroma import chroma_cens, chroma_cqt, tonnetz
 from sonicsep.features.constantq import cqt_from_half_rate
-from sonicsep.features.filters import _check_chroma_args, _chroma_basis, _chroma_kwargs
+from sonicsep.features.filters import (
+    _check_chroma_args,
+    _check_mel_args,
+    _chroma_basis,
+    _chroma_kwargs,
+    _mel_bands,
+)
 from sonicsep.features.pitch import _spectrogram_tuning
-from sonicsep.features.spectral import _chroma, _contrast_bands, _contrast_db, melspectrogram, mfcc
+from sonicsep.features.spectral import _chroma, _contrast_bands, _contrast_db, mfcc
 from sonicsep.features.spectrum import _spectrogram, power_to_db
-from sonicsep.features.temporal import rms, zero_crossing_rate
+from sonicsep.features.temporal import zero_crossing_rate
 from sonicsep.kernels import filterbanks, stats
 from sonicsep.kernels import spectral as spectral_kernels
 
@@ -115,7 +121,6 @@ def fma_series(
     # contrast valleys in an MP3's empty top octave are FFT round-off, which a float32 FFT
     # changes by up to 0.4 dB), reduced to magnitudes block by block. spec: (1, t, k).
     spec, _, _ = _spectrogram(y, None, _N_FFT, _HOP, 1.0, None, "hann", True, "constant")
-    magnitude = spec[0].T
     # The CQT's estimate_tuning(y=y, sr=sr, bins_per_octave=12) and chroma_stft's of S**2
     # (at the 22,050 Hz FMA's STFT features assume).
     tuning = _spectrogram_tuning(spec, sr, 12)
@@ -123,17 +128,24 @@ def fma_series(
     cqt_options = {"sr": sr, "hop_length": _HOP, "bins_per_octave": 12, "n_bins": 84}
     C = np.abs(cqt_from_half_rate(y, half_rate, tuning=tuning, **cqt_options))
     cens = chroma_cens(C=C, n_chroma=12, n_octaves=7)
-    power = magnitude**2
     return {
         "zcr": zero_crossing_rate(y, frame_length=_N_FFT, hop_length=_HOP),
         "chroma_cqt": chroma_cqt(C=C, n_chroma=12, n_octaves=7),
         "chroma_cens": cens,
         "tonnetz": tonnetz(chroma=cens),
         "chroma_stft": _chroma(spec, 2.0, _stft_chroma_basis(chroma_tuning), np.inf)[0],
-        "rmse": rms(S=magnitude),
         **_descriptors(spec),
-        "mfcc": mfcc(S=power_to_db(melspectrogram(sr=sr, S=power)), n_mfcc=20),
+        "mfcc": mfcc(S=power_to_db(_mel_power(spec, sr)), n_mfcc=20),
     }
+
+
+def _mel_power(spec: np.ndarray, sr: float) -> np.ndarray:
+    """``melspectrogram(sr=sr, S=S**2)`` (128 bands, librosa's defaults) of the magnitudes
+    ``spec`` (1, t, k), each bin squared in its dtype on the way in: no ``S**2`` array."""
+    bands = _mel_bands(*_check_mel_args(sr, _N_FFT, 128, 0.0, None, False, "slaney", np.float32))
+    mel = np.empty((1, bands[0].shape[0], spec.shape[1]), dtype=spec.dtype)
+    spectral_kernels.banded_product(spec, 2.0, *bands, mel)
+    return mel[0]
 
 
 def _stft_chroma_basis(tuning: float) -> np.ndarray:
@@ -143,23 +155,26 @@ def _stft_chroma_basis(tuning: float) -> np.ndarray:
 
 
 def _descriptors(spec: np.ndarray) -> dict[str, np.ndarray]:
-    """FMA's centroid, bandwidth, contrast and roll-off of the magnitudes ``spec`` (1, t, k),
-    each ``(rows, t)``: the kernels that spectral_centroid, spectral_bandwidth,
+    """FMA's rms, centroid, bandwidth, contrast and roll-off of the magnitudes ``spec``
+    (1, t, k), each ``(rows, t)``: the kernels that spectral_centroid, spectral_bandwidth,
     spectral_contrast(n_bands=6) and spectral_rolloff(S=S) run, on the bins of the 22,050 Hz
-    FMA assumes (no sr given) and without validating our own spectrogram four more times
-    (each check is a pass over it)."""
+    FMA assumes (no sr given), without validating our own spectrogram again (each check is a
+    pass over it); rms(S=S) in one pass (``kernels.spectral.spectrum_rms``)."""
     n_t = spec.shape[1]
     centroid = np.empty((1, 1, n_t))  # float64, as spectral_bandwidth computes its own
     spectral_kernels.centroid(spec, _FREQ, np.finfo(spec.dtype).tiny, centroid)
     bandwidth = np.empty((1, 1, n_t), dtype=spec.dtype)
     spectral_kernels.bandwidth(spec, _FREQ, centroid, True, 2.0, np.finfo(spec.dtype).tiny,
                                bandwidth)  # fmt: skip
+    rms = np.empty((1, 1, n_t), dtype=spec.dtype)
+    spectral_kernels.spectrum_rms(spec, _N_FFT, rms)
     rolloff = np.empty((1, 1, n_t), dtype=spec.dtype)
     spectral_kernels.rolloff(spec, _FREQ, spec.dtype.type(0.85), rolloff)
     peak = np.empty((1, _CONTRAST_BANDS[0].size, n_t))
     valley = np.empty_like(peak)
     spectral_kernels.contrast_peaks(spec, *_CONTRAST_BANDS, 0.02, peak, valley)
     return {
+        "rmse": rms[0],
         "spectral_centroid": centroid[0].astype(spec.dtype),  # rounded once, as spectral_centroid
         "spectral_bandwidth": bandwidth[0],
         "spectral_contrast": _contrast_db(peak, valley, None).astype(spec.dtype)[0],

@@ -221,11 +221,10 @@ def _peak_tuning(spec, squared, ref_values, band, sr, n_fft, resolution, bins_pe
     count = pitch_kernels.peak_list(
         spec, squared, ref_values, lo, hi, half, float(sr), n_fft, pitches, mags
     )
-    pitches, mags = pitches[:count], mags[:count]
     # librosa keeps pitch > 0 (every peak: bin >= 1, shift > -1) at or above the median.
-    voiced = pitches > 0
-    threshold = np.median(mags[voiced]) if voiced.any() else 0.0
-    return _tuning(pitches[(mags >= threshold) & voiced], resolution, bins_per_octave)
+    loud = np.empty(count, dtype=spec.dtype)
+    n_loud = pitch_kernels.loud_pitches(pitches[:count], mags[:count], half, loud)
+    return _tuning(loud[:n_loud], resolution, bins_per_octave)
 
 
 def _spectrogram_tuning(spec: np.ndarray, sr: float, n_chroma, squared: bool = False) -> float:
@@ -307,9 +306,10 @@ def _tuning(frequencies: np.ndarray, resolution, bins_per_octave: int) -> float:
     if not np.any(frequencies):
         return 0.0
     a440 = 440.0 * 2.0 ** (0.0 / bins_per_octave)
-    octaves = np.log2(np.asanyarray(frequencies) / (float(a440) / 16))
-    residual = np.mod(bins_per_octave * octaves, 1.0)
-    residual[residual >= 0.5] -= 1.0
-    bins = np.linspace(-0.5, 0.5, int(np.ceil(1.0 / resolution)) + 1)
-    counts, edges = np.histogram(residual, bins)
+    octaves = np.ascontiguousarray(np.log2(np.asanyarray(frequencies) / (float(a440) / 16)))
+    # np.mod, the fold and np.histogram in one kernel pass, with NumPy's roundings.
+    edges = np.linspace(-0.5, 0.5, int(np.ceil(1.0 / resolution)) + 1)
+    counts = np.zeros(edges.size - 1, dtype=np.int64)
+    scale = octaves.dtype.type(bins_per_octave)
+    pitch_kernels.tuning_counts(octaves, scale, edges, counts)
     return edges[np.argmax(counts)]
