@@ -28,7 +28,7 @@ from pathlib import Path
 
 import joblib
 
-from sonicsep import classical, classical_leakage, classical_scale, metrics
+from sonicsep import classical, classical_dask, classical_leakage, classical_scale, metrics
 from sonicsep.errors import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -175,13 +175,7 @@ def run_benchmark(
             "grids": {m: {k: list(v) for k, v in grids[m].items()} for m in methods},
             "exact_grid": exact_grid,
             "tune_max_samples": tune_max_samples,
-            "scaled_variants": {
-                "svm": {"above_train_samples": classical_scale.SVM_EXACT_MAX_SAMPLES,
-                        "variant": classical_scale.VARIANTS["svm"]},
-                "random_forest": {
-                    "above_train_samples": classical_scale.FOREST_EXACT_MAX_SAMPLES,
-                    "variant": classical_scale.VARIANTS["random_forest"]},
-            },
+            "scaled_variants": classical_scale.variant_table(),
             "nested": {m: k for m, k in classical_scale.NESTED.items() if m in methods},
         },
         "feature_sets": list(feature_sets),
@@ -217,8 +211,9 @@ def scale_notes(result: classical.MethodResult) -> list[str]:
     n_train = result.n_samples["train"]
     if result.variant != classical_scale.EXACT:
         notes.append(
-            f"{where}: {n_train} training samples, so the scaled variant was used: "
-            f"{classical_scale.VARIANTS[result.method]} (--exact-grid forces the study's)."
+            f"{where}: {n_train} training samples, so the {result.variant} variant was used: "
+            f"{classical_scale.VARIANTS[result.method, result.variant]} (--exact-grid forces "
+            "the study's)."
         )
     if result.tuned_on.get("subsample"):
         notes.append(
@@ -368,6 +363,15 @@ def build_parser() -> argparse.ArgumentParser:
         "points, refits and methods run as tasks on its workers; --jobs is then unused",
     )
     p.add_argument(
+        "--dask-xgboost-above",
+        type=int,
+        default=classical_dask.XGBOOST_DASK_MIN_SAMPLES,
+        metavar="N",
+        help="with --scheduler: XGBoost's refit on more than N training samples trains one "
+        "model across the workers (xgboost.dask) instead of on one worker (default: "
+        f"{classical_dask.XGBOOST_DASK_MIN_SAMPLES})",
+    )
+    p.add_argument(
         "--fma-metadata",
         metavar="TRACKS_CSV",
         help="FMA's tracks.csv, to verify the artist-level split (default: "
@@ -406,7 +410,7 @@ def main(argv: Sequence[str] | None = None, *, grids: Mapping[str, Mapping] | No
         return EXIT_USAGE
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with _runner(args.scheduler) as runner:
+    with _runner(args.scheduler, args.dask_xgboost_above) as runner:
         report = run_benchmark(
             store,
             feature_sets or list(supported),
@@ -433,17 +437,15 @@ def main(argv: Sequence[str] | None = None, *, grids: Mapping[str, Mapping] | No
 
 
 @contextlib.contextmanager
-def _runner(scheduler: str | None) -> Iterator:
+def _runner(scheduler: str | None, xgboost_dask_above: int) -> Iterator:
     """None (joblib here) or a :class:`~sonicsep.classical_dask.DaskRunner` of ``scheduler``."""
     if not scheduler:
         yield None
         return
     from dask.distributed import Client
 
-    from sonicsep.classical_dask import DaskRunner
-
     with Client(scheduler) as client:
-        yield DaskRunner(client)
+        yield classical_dask.DaskRunner(client, xgboost_dask_above=xgboost_dask_above)
 
 
 if __name__ == "__main__":

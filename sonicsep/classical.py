@@ -94,7 +94,7 @@ def make_pipeline(
     elif method == "random_forest":
         from sklearn.ensemble import RandomForestClassifier
 
-        if scaled:
+        if variant == "scaled":  # "truncated" changes only how the grid is scored
             params = {"min_samples_leaf": classical_scale.forest_min_leaf(n_train), **params}
         model = RandomForestClassifier(**params, random_state=seed, n_jobs=n_jobs)
     elif method == "xgboost":
@@ -468,10 +468,15 @@ class LocalRunner:
         self.jobs = jobs
 
     def map(self, fn, calls: Sequence[tuple], data: Sequence) -> list:
-        """``[fn(*call, *data) for call in calls]``, in parallel."""
+        """``[fn(*call, *data, n_jobs=...) for call in calls]``, in parallel; calls fewer than
+        ``jobs`` share the spare processes as threads of their estimators (a forest's lone
+        group fits its trees on every core)."""
+        threads = max(1, self.jobs // len(calls)) if calls else 1
         if len(calls) == 1 or self.jobs == 1:
-            return [fn(*call, *data) for call in calls]
-        return joblib.Parallel(n_jobs=self.jobs)(joblib.delayed(fn)(*c, *data) for c in calls)
+            return [fn(*call, *data, n_jobs=threads) for call in calls]
+        return joblib.Parallel(n_jobs=self.jobs)(
+            joblib.delayed(fn)(*c, *data, n_jobs=threads) for c in calls
+        )
 
     def refit(self, method, params, seed, variant, X_train, y_train) -> Pipeline:
         """The chosen point fitted on all of train, with ``jobs`` threads where it has them."""
@@ -508,10 +513,10 @@ def tune(
             f"no point of the {method} grid {dict(grid)} fits {n_fit} training samples"
         )
     runner = LocalRunner(jobs) if runner is None else runner
-    key = classical_scale.NESTED.get(method)
-    groups = classical_scale.nest(method, points)
+    groups = classical_scale.nest(method, points, variant)
     calls = [
-        (method, variant, fit, [points[i].get(key) for i in indices], seed)
+        (method, variant, fit,
+         [classical_scale.nested_values(method, variant, points[i]) for i in indices], seed)
         for fit, indices in groups
     ]
     data = (X_train, y_train, X_val, y_val, train_rows)

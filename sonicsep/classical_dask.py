@@ -38,8 +38,10 @@ def refit_task(method, params, seed, variant, X_train, y_train):
 class DaskRunner:
     """Runs grid groups and refits on the cluster of ``client``."""
 
-    def __init__(self, client):
+    def __init__(self, client, *, xgboost_dask_above: int = XGBOOST_DASK_MIN_SAMPLES):
         self.client = client
+        # XGBoost refits on more training samples than this train across the workers.
+        self.xgboost_dask_above = xgboost_dask_above
         self._scattered: dict[str, object] = {}
         self.notes: list[str] = []  # what the run did differently from what was asked
 
@@ -60,9 +62,12 @@ class DaskRunner:
         return self.client.gather(futures)
 
     def refit(self, method, params, seed, variant, X_train, y_train):
-        if method == "xgboost" and len(y_train) > XGBOOST_DASK_MIN_SAMPLES:
+        if method == "xgboost" and len(y_train) > self.xgboost_dask_above:
             missing = xgboost_dask_missing()
             if missing is None:
+                n_workers = len(self.client.nthreads())
+                self.notes.append(f"XGBoost's refit on {len(y_train)} samples trained one model "
+                                  f"across {n_workers} workers with xgboost.dask.")
                 return xgboost_dask_refit(self.client, params, seed, X_train, y_train)
             self.notes.append(f"XGBoost's refit on {len(y_train)} samples ran on one worker: "
                               f"xgboost.dask cannot be imported here ({missing}).")

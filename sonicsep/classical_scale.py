@@ -11,6 +11,12 @@ A *group* is the grid points that differ only in a nested hyperparameter, scored
 a forest of the largest ``n_estimators`` scored on its first trees, XGBoost through
 ``iteration_range``, kNN from one neighbour query of the largest ``n_neighbors``. Each group's
 scores equal those of separate fits (tests check it), so the grid is the study's, only cheaper.
+Above :data:`FOREST_TRUNCATE_MIN_SAMPLES` a forest's ``max_depth`` nests too (the
+``"truncated"`` variant): one forest is grown to the deepest point's depth and scored at each
+shallower ``max_depth`` by reading every tree down to that depth only. The top ``d`` levels of
+a tree grown deeper are a tree grown to depth ``d`` from other draws of the same random
+feature choices, so the scores are those of separate depth-limited forests in distribution,
+not bit for bit; the chosen point is refitted exactly.
 
 :func:`score_group` is the task function both the local joblib run and a Dask cluster run, so it
 lives in this importable module (a task pickles its function by module and name).
@@ -28,6 +34,10 @@ EXACT = "exact"
 # Above this many training samples the calibrated kernel SVC (quadratic or worse in samples,
 # 6 fits with 5-fold calibration) is replaced: measured with `bench_classical.py --crossover`.
 SVM_EXACT_MAX_SAMPLES = 20_000
+# Above this many the forest's max_depth points are scored from one forest (truncated trees):
+# at fma_small's 38k training segments the five depths cost 5 fits of 200 trees, ~870 CPU-s
+# under load 3 (depth 10: 0.53 s a tree, 30: 1.1 s, deeper: 0.9 s), against one.
+FOREST_TRUNCATE_MIN_SAMPLES = 20_000
 # Above this many the forest's leaves are bounded (see VARIANTS): a fully grown tree of 640k
 # noisy segments has ~10^5-10^6 nodes at ~200 bytes each, and 200 of them do not fit in memory.
 FOREST_EXACT_MAX_SAMPLES = 100_000
@@ -37,12 +47,27 @@ NYSTROEM_COMPONENTS = 300
 # the chosen point is refitted on all of train.
 TUNE_MAX_SAMPLES = 100_000
 
+TRUNCATED = ("max_depth points scored from one forest grown to the deepest point, each tree "
+             "read down to the point's depth (separate depth-limited forests in distribution, "
+             "not bit for bit); the chosen point refitted exactly")
 VARIANTS = {
-    "svm": "linear: calibrated LinearSVC; rbf/poly: calibrated Nystroem "
+    ("svm", "scaled"): "linear: calibrated LinearSVC; rbf/poly: calibrated Nystroem "
     f"({NYSTROEM_COMPONENTS} components, SVC's gamma/degree/coef0) + SGDClassifier (hinge)",
-    "random_forest": "leaves of at least n_train/"
+    ("random_forest", "truncated"): TRUNCATED,
+    ("random_forest", "scaled"): f"{TRUNCATED}; leaves of at least n_train/"
     f"{FOREST_LEAF_SAMPLES} samples (min_samples_leaf) so 200 trees fit in memory",
 }
+
+
+def variant_table() -> list[dict]:
+    """Every non-exact variant, above how many training samples it replaces the study's."""
+    above = {("svm", "scaled"): SVM_EXACT_MAX_SAMPLES,
+             ("random_forest", "truncated"): FOREST_TRUNCATE_MIN_SAMPLES,
+             ("random_forest", "scaled"): FOREST_EXACT_MAX_SAMPLES}
+    return [{"method": m, "variant": v, "above_train_samples": above[m, v], "what": text}
+            for (m, v), text in VARIANTS.items()]
+
+
 # The hyperparameter whose grid values share one fit, per method.
 NESTED = {"random_forest": "n_estimators", "xgboost": "n_estimators", "knn": "n_neighbors"}
 # Hyperparameters that change only the speed of a fit, never its predictions: grid points that
@@ -59,7 +84,16 @@ def choose_variant(method: str, n_train: int, *, exact_grid: bool = False) -> st
         return "scaled"
     if method == "random_forest" and n_train > FOREST_EXACT_MAX_SAMPLES:
         return "scaled"
+    if method == "random_forest" and n_train > FOREST_TRUNCATE_MIN_SAMPLES:
+        return "truncated"
     return EXACT
+
+
+def nested_keys(method: str, variant: str = EXACT) -> tuple[str, ...]:
+    """The hyperparameters whose grid values one fit of ``method``'s ``variant`` scores."""
+    if method == "random_forest" and variant != EXACT:
+        return ("n_estimators", "max_depth")
+    return (NESTED[method],) if method in NESTED else ()
 
 
 def forest_min_leaf(n_train: int) -> int:
@@ -92,26 +126,39 @@ def scaled_svm(params: Mapping, *, seed: int, n_train: int):
 
 
 # ---------------------------------------------------------------------- nested grid points
-def nest(method: str, points: Sequence[Mapping]) -> list[tuple[dict, list[int]]]:
-    """Group ``points`` that differ only in the method's nested hyperparameter.
+def nest(
+    method: str, points: Sequence[Mapping], variant: str = EXACT
+) -> list[tuple[dict, list[int]]]:
+    """Group ``points`` that differ only in the nested hyperparameters (:func:`nested_keys`).
 
     Returns ``[(fit_params, indices)]`` in order of first appearance: ``fit_params`` is the
-    group's point with the largest nested value, ``indices`` the group's points in ``points``.
-    Methods without a nested hyperparameter get one group per point.
+    group's point with the largest nested values (``max_depth=None`` is the largest),
+    ``indices`` the group's points in ``points``. Methods without a nested hyperparameter get
+    one group per point.
     """
-    key = NESTED.get(method)
-    ignored = (key, *SPEED_ONLY.get(method, ()))
+    keys = [k for k in nested_keys(method, variant) if any(k in p for p in points)]
+    ignored = (*keys, *SPEED_ONLY.get(method, ()))
     groups: dict[tuple, list[int]] = {}
     for i, point in enumerate(points):
         rest = tuple(sorted((k, repr(v)) for k, v in point.items() if k not in ignored))
-        groups.setdefault(rest if key in point else (i,), []).append(i)
+        groups.setdefault(rest if keys else (i,), []).append(i)
     out = []
     for indices in groups.values():
         fit = dict(points[indices[0]])
-        if key in fit:
-            fit[key] = max(points[i][key] for i in indices)
+        for key in keys:
+            values = [points[i].get(key) for i in indices]
+            fit[key] = None if None in values else max(values)
         out.append((fit, indices))
     return out
+
+
+def nested_values(method: str, variant: str, point: Mapping):
+    """What :func:`nested_probabilities` is asked for to score ``point``: the value of the
+    nested hyperparameter, or a tuple of them when the variant nests several."""
+    keys = nested_keys(method, variant)
+    if len(keys) > 1:
+        return tuple(point.get(k) for k in keys)
+    return point.get(keys[0]) if keys else None
 
 
 def nested_probabilities(method: str, pipeline, X, values: Sequence[int]) -> list[np.ndarray]:
@@ -123,6 +170,8 @@ def nested_probabilities(method: str, pipeline, X, values: Sequence[int]) -> lis
     """
     key = NESTED.get(method)
     model = pipeline[-1]
+    if method == "random_forest" and values and isinstance(values[0], tuple):
+        return truncated_forest_probabilities(model, pipeline[:-1].transform(X), values)
     if key is None or len(values) == 1 and values[0] == getattr(model, key):
         return [pipeline.predict_proba(X)]
     Xs = pipeline[:-1].transform(X)
@@ -151,6 +200,33 @@ def nested_probabilities(method: str, pipeline, X, values: Sequence[int]) -> lis
     raise ValueError(f"{method} has no nested hyperparameter")
 
 
+def truncated_forest_probabilities(forest, X, values: Sequence[tuple]) -> list[np.ndarray]:
+    """Probabilities of ``forest``'s first ``n`` trees, each read down to depth ``d`` only,
+    for every ``(n, d)`` of ``values`` (``d=None``: the whole tree).
+
+    A sample's node at depth ``d`` is the ``d``-th node of its decision path (root first), or
+    its leaf if the path is shorter; the node's class fractions are what a leaf there predicts.
+    """
+    X = np.asarray(X, dtype=np.float32)
+    depths = list(dict.fromkeys(d for _, d in values))
+    totals = {d: np.zeros((len(X), forest.n_classes_)) for d in depths}
+    wanted = {n for n, _ in values}
+    by_point = {}
+    for k, tree in enumerate(forest.estimators_, start=1):
+        path = tree.decision_path(X, check_input=False)  # each row: its nodes, root first
+        last = np.diff(path.indptr) - 1
+        fractions = tree.tree_.value[:, 0, :]
+        fractions = fractions / fractions.sum(axis=1, keepdims=True)
+        for d in depths:
+            depth = last if d is None else np.minimum(d, last)
+            totals[d] += fractions[path.indices[path.indptr[:-1] + depth]]
+        if k in wanted:
+            for n, d in values:
+                if n == k:
+                    by_point[(n, d)] = totals[d] / k
+    return [by_point[v] for v in values]
+
+
 def score_group(
     method: str,
     variant: str,
@@ -162,19 +238,22 @@ def score_group(
     X_val: np.ndarray,
     y_val: np.ndarray,
     train_rows: np.ndarray | None = None,
+    n_jobs: int = 1,
 ) -> list[float]:
     """Fit one group on train (``train_rows`` of it when tuning on a subsample), return the
     validation accuracy at each nested value (labels pre-encoded). This is a task function.
 
-    Predicts by argmax probability, exactly as the final model is scored.
+    Predicts by argmax probability, exactly as the final model is scored. ``n_jobs`` threads
+    fit the estimators that have them (forests, XGBoost, kNN); their results do not depend
+    on it.
     """
     from sonicsep.classical import make_pipeline, smallest_class
 
     if train_rows is not None:
         X_train, y_train = X_train[train_rows], y_train[train_rows]
     model = make_pipeline(
-        method, fit_params, seed=seed, smallest_class=smallest_class(y_train), variant=variant,
-        n_train=len(y_train),
+        method, fit_params, seed=seed, n_jobs=n_jobs, smallest_class=smallest_class(y_train),
+        variant=variant, n_train=len(y_train),
     )
     model.fit(X_train, y_train)
     probas = nested_probabilities(method, model, X_val, list(values))

@@ -76,6 +76,44 @@ def test_choose_variant_switches_at_the_measured_sizes():
     assert classical_scale.choose_variant("svm", n + 1, exact_grid=True) == "exact"
     assert classical_scale.choose_variant("xgboost", 10**7) == "exact"
     assert classical_scale.forest_min_leaf(640_000) == 64
+    n = classical_scale.FOREST_TRUNCATE_MIN_SAMPLES
+    assert classical_scale.choose_variant("random_forest", n) == "exact"
+    assert classical_scale.choose_variant("random_forest", n + 1) == "truncated"
+    assert classical_scale.choose_variant("random_forest", 10**6) == "scaled"
+    assert classical_scale.choose_variant("random_forest", 10**6, exact_grid=True) == "exact"
+    assert {(v["method"], v["variant"]) for v in classical_scale.variant_table()} == set(
+        classical_scale.VARIANTS)
+
+
+def test_truncated_trees_equal_depth_limited_forests_when_splits_are_not_drawn(data):
+    # With every feature tried at every node the best split is the same whatever the draws,
+    # so a tree read down to depth d is exactly the tree grown to depth d.
+    _, X_train, y_train, X_val, _ = data
+    deep = classical.make_pipeline(
+        "random_forest", {"n_estimators": 6, "max_features": None}
+    ).fit(X_train, y_train)
+    values = [(3, 2), (6, 2), (3, 4), (6, None)]
+    truncated = classical_scale.nested_probabilities("random_forest", deep, X_val, values)
+    for (n, depth), proba in zip(values, truncated, strict=True):
+        separate = classical.make_pipeline(
+            "random_forest", {"n_estimators": n, "max_depth": depth, "max_features": None}
+        ).fit(X_train, y_train)
+        np.testing.assert_allclose(proba, separate.predict_proba(X_val), rtol=1e-12)
+
+
+def test_truncated_variant_scores_the_forest_grid_from_one_fit(data):
+    _, X_train, y_train, X_val, y_val = data
+    grid = {"n_estimators": (4, 8), "max_depth": (2, 5, None)}
+    points = classical.grid_points("random_forest", grid, len(X_train))
+    groups = classical_scale.nest("random_forest", points, "truncated")
+    assert groups == [({"n_estimators": 8, "max_depth": None}, list(range(6)))]
+    scored = classical.tune("random_forest", grid, X_train, y_train, X_val, y_val,
+                            variant="truncated")
+    for s in scored:  # the fully grown points are exactly separate fits
+        if s["params"]["max_depth"] is None:
+            assert s["val_accuracy"] == classical._fit_score(
+                "random_forest", s["params"], 0, X_train, y_train, X_val, y_val)
+        assert 0 <= s["val_accuracy"] <= 1
 
 
 @pytest.mark.parametrize("kernel", ["linear", "poly", "rbf"])
