@@ -5,10 +5,10 @@ KiB) stays in cache between the Numba fill, the FFTW execute and, for magnitude 
 reduction to magnitudes (and, for a mel spectrogram, the filterbank product:
 :func:`stft_filterbank` never stores the spectrogram). That keeps a full STFT close to a
 bare FFT of frames already windowed in memory (``benchmarks/bench_kernels.py`` reports the
-ratio, README, Performance). FFTW plans
-(with their input buffer) are created once per ``(n_fft, block rows, dtype)`` and per thread,
-since a plan's input buffer must never be shared by two threads; single-threaded, so that
-parallelism is left to the caller (one Dask task per core).
+ratio, README, Performance). FFTW plans (with their input buffer) are created once per
+``(n_fft, block rows, dtype)`` and per thread, since a plan's input buffer must never be
+shared by two threads; single-threaded, so that parallelism is left to the caller (one Dask
+task per core).
 
 By default every transform runs in the signal's precision: float32 audio is framed,
 windowed, transformed and reduced to magnitudes in float32, float64 audio in float64.
@@ -28,9 +28,13 @@ estimator. Being loaded at import, before any plan is made, the wisdom is the sa
 process whatever it plans first (unless the process loads or measures FFTW wisdom of its own).
 On a whole 30 s clip of frames in memory a measured float32 plan is about 1.4x faster than
 the estimator's (the floor table of ``benchmarks/bench_kernels.py``). On the cache-sized
-blocks the STFT transforms, the shipped plans and the float32 estimator's measured within 3%
-of each other at n_fft = 1024, 2048 and 4096, and the float64 estimator's 7-17% slower
-(thread CPU time, best of 40 calls taking turns, on the 2-core VM under load ~8).
+blocks the STFT transforms, a 30 s clip's worth of them, the shipped plans are 1.6-2.0x
+faster than FFTW's own float32 estimator at every shipped size (1.59-1.68x at n_fft = 2048,
+medians 1.36-1.38x) and as fast as the float64 estimator at 2048 and 4096 (0.99-1.13x), 1.1-1.8x
+faster at 256-1024 (thread CPU time, best of 200 passes, the plans taking turns, two fresh
+processes, 2-core VM under load 5-7). Such a comparison must make the estimator's plan
+with FFTW's wisdom forgotten: FFTW_ESTIMATE plans from wisdom it holds, so with SonicSep's
+loaded it returns the shipped plan itself, bit for bit.
 """
 
 from __future__ import annotations
