@@ -170,6 +170,12 @@ def chroma_cens(
         cqt_mode=cqt_mode,
         window=window,
     )
+    return _cens(chroma, _check_norm(norm), win_len_smooth, smoothing_window)
+
+
+def _cens(chroma: np.ndarray, norm, win_len_smooth, smoothing_window) -> np.ndarray:
+    """chroma_cens from its un-normalised ``chroma_cqt(..., norm=None)`` (validated
+    arguments): FMA's features take chroma_cqt and chroma_cens of one CQT, one product."""
     chroma = normalize(chroma, 1, axis=-2)
     chroma_quant = np.zeros_like(chroma)
     for step, weight in zip(_CENS_STEPS, _CENS_WEIGHTS, strict=True):
@@ -181,7 +187,7 @@ def chroma_cens(
         cens = scipy.ndimage.convolve(chroma_quant, win, mode="constant")
     else:
         cens = chroma_quant
-    return normalize(cens, _check_norm(norm), axis=-2)
+    return normalize(cens, norm, axis=-2)
 
 
 def tonnetz(

@@ -38,7 +38,7 @@ import numpy as np
 
 from sonicsep.config import FMA_STATS
 from sonicsep.features._validation import _audio, _fail
-from sonicsep.features.chroma import chroma_cens, chroma_cqt, tonnetz
+from sonicsep.features.chroma import _cens, chroma_cqt, tonnetz
 from sonicsep.features.constantq import cqt_from_half_rate
 from sonicsep.features.filters import (
     _check_chroma_args,
@@ -53,6 +53,7 @@ from sonicsep.features.spectrum import _spectrogram, power_to_db
 from sonicsep.features.temporal import zero_crossing_rate
 from sonicsep.kernels import filterbanks, stats
 from sonicsep.kernels import spectral as spectral_kernels
+from sonicsep.kernels.spectral import normalize
 
 # FMA's features and their row counts, in FMA's (unsorted) order.
 FMA_FEATURE_SIZES = {
@@ -123,14 +124,19 @@ def fma_series(
     spec, _, _ = _spectrogram(y, None, _N_FFT, _HOP, 1.0, None, "hann", True, "constant")
     # The CQT's estimate_tuning(y=y, sr=sr, bins_per_octave=12) and chroma_stft's of S**2
     # (at the 22,050 Hz FMA's STFT features assume).
-    tuning = _spectrogram_tuning(spec, sr, 12)
-    chroma_tuning = _spectrogram_tuning(spec, _STFT_SR, 12, squared=True)
+    # Both estimates threshold each frame at a tenth of its peak (of |S| or S**2): one max.
+    peak = spec.max(axis=-1)
+    tuning = _spectrogram_tuning(spec, sr, 12, peak=peak)
+    chroma_tuning = _spectrogram_tuning(spec, _STFT_SR, 12, squared=True, peak=peak)
     cqt_options = {"sr": sr, "hop_length": _HOP, "bins_per_octave": 12, "n_bins": 84}
     C = np.abs(cqt_from_half_rate(y, half_rate, tuning=tuning, **cqt_options))
-    cens = chroma_cens(C=C, n_chroma=12, n_octaves=7)
+    # chroma_cqt(C=C, n_chroma=12, n_octaves=7) and chroma_cens(C=C, ...) from one product
+    # (chroma_cens' default bins_per_octave, 36, in both, as FMA calls them).
+    chroma = chroma_cqt(C=C, n_chroma=12, n_octaves=7, norm=None)
+    cens = _cens(chroma, 2, 41, "hann")
     return {
         "zcr": zero_crossing_rate(y, frame_length=_N_FFT, hop_length=_HOP),
-        "chroma_cqt": chroma_cqt(C=C, n_chroma=12, n_octaves=7),
+        "chroma_cqt": normalize(chroma, np.inf, axis=-2),
         "chroma_cens": cens,
         "tonnetz": tonnetz(chroma=cens),
         "chroma_stft": _chroma(spec, 2.0, _stft_chroma_basis(chroma_tuning), np.inf)[0],

@@ -227,11 +227,14 @@ def _peak_tuning(spec, squared, ref_values, band, sr, n_fft, resolution, bins_pe
     return _tuning(loud[:n_loud], resolution, bins_per_octave)
 
 
-def _spectrogram_tuning(spec: np.ndarray, sr: float, n_chroma, squared: bool = False) -> float:
+def _spectrogram_tuning(
+    spec: np.ndarray, sr: float, n_chroma, squared: bool = False, peak: np.ndarray | None = None
+) -> float:
     """librosa chroma_stft's ``estimate_tuning(S=spec, sr=sr, bins_per_octave=n_chroma)``
     (every other parameter at its default) of a contiguous frames-major ``(b, t, k)`` power
     spectrogram, or of the magnitudes whose squares it is (``squared``: the extractor's, which
-    are never squared into an array); fmax clipped to sr/2 as librosa does."""
+    are never squared into an array); fmax clipped to sr/2 as librosa does. ``peak``:
+    ``spec.max(axis=-1)`` when the caller has it (FMA's two estimates share it)."""
     bins_per_octave = _positive_int(n_chroma, "n_chroma")
     # estimate_tuning's own n_fft=2048 stands unless S's bins contradict it (librosa's rule),
     # so an odd chroma n_fft is seen as the even one below it, as there.
@@ -242,7 +245,7 @@ def _spectrogram_tuning(spec: np.ndarray, sr: float, n_chroma, squared: bool = F
     else:
         # librosa's 0.1 * max(S ** 2) per frame: rounding is monotonic, so the largest
         # rounded square is the rounded square of the largest magnitude.
-        peak = spec.max(axis=-1)
+        peak = spec.max(axis=-1) if peak is None else peak
         ref_values = (0.1 * (np.square(peak) if squared else peak)).astype(np.float64)
     band = _band(sr, tuning_n_fft, 150.0, 4000.0)
     return _peak_tuning(spec, squared, ref_values, band, sr, tuning_n_fft, 0.01, bins_per_octave)
