@@ -3,8 +3,8 @@
 The logarithm is NumPy's (SIMD-vectorised; Numba's is a scalar libm call per element here);
 the two clamps are a Numba loop, because NumPy's ``maximum`` is not vectorised on this
 build (0.21 ms against 0.05 ms for a 128 x 1292 float32 mel spectrogram, best thread CPU
-time of 100 calls). The very same
-operations as librosa, in the same dtypes, give bit-identical results.
+time of 100 calls). The very same operations as librosa, in the same dtypes, give
+bit-identical results.
 """
 
 from __future__ import annotations
