@@ -41,8 +41,11 @@ def fma_series(x: np.ndarray, sr: int) -> dict[str, np.ndarray]:
 
 
 def fma_statistics(series: dict[str, np.ndarray]) -> np.ndarray:
-    """FMA's feature_stats (numpy and scipy.stats defaults), in FMA_COLUMNS order."""
-    return np.array([MOMENTS[stat](series[feature], axis=1)[int(number) - 1]
+    """FMA's feature_stats (numpy and scipy.stats defaults), in FMA_COLUMNS order: each
+    statistic once per feature over all its rows (77 calls), as FMA computes them."""
+    computed = {(feature, stat): MOMENTS[stat](values, axis=1)
+                for feature, values in series.items() for stat in MOMENTS}
+    return np.array([computed[feature, stat][int(number) - 1]
                      for feature, stat, number in FMA_COLUMNS])
 
 

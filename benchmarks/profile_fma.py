@@ -7,25 +7,22 @@ process, one thread (Numba, OpenMP and BLAS pinned to 1 before any import), Soni
 librosa's calls taking turns after a warm-up call of each:
 
 - ``fma_features`` of the FMA clip ``fma_small/000/000002.mp3`` decoded at its native
-  44,100 Hz (decode excluded) against FMA's pipeline run with librosa; target >= 10x. Twice:
-  ``fma_features`` against ``fma_librosa.fma_features`` (bench_kernels' reference, which
-  evaluates each statistic of a whole feature once per column: 518 calls where FMA's
-  ``feature_stats`` makes 77, about 0.5 s more per track), and ``fma_features_stats_once``
-  against the same librosa features with the statistics as FMA's ``features.py`` computes
-  them, each once per feature (:func:`fma_stats_once`, no pandas Series: FMA's own writes
-  into one, which would add to its time). The second is the fair one;
+  44,100 Hz (decode excluded) against FMA's pipeline run with librosa
+  (``fma_librosa.fma_features``, each statistic once per feature as FMA's ``feature_stats``
+  computes them; no pandas Series: FMA's own writes into one, which would add to its time);
+  target >= 10x;
 - ``estimate_tuning(y=y, sr=22050)`` of the 30 s GTZAN clip ``blues.00000.wav`` against
   librosa's; target >= 5x;
 - ``cqt`` of the GTZAN clip with librosa's defaults, and with FMA's parameters on the FMA clip
   (``tuning=None``); target >= 5x.
 
-Then the per-stage profile of each side's FMA pipeline (librosa's with the statistics once per
-feature): every function that the pipeline calls at module level (``sonicsep.features.fma``'s
-imports; librosa's functions as ``fma_librosa`` calls them) is wrapped by a timer for a few
-more runs, and the best of each stage is printed with its share of the best total, in
-pipeline order. Lines marked "within" are parts of the stages above (soxr inside the CQT;
-librosa's tuning estimates inside its CQT and its chroma_stft), not added to them. The load
-average is printed before and after; a ratio is taken from the best times of both sides.
+Then the per-stage profile of each side's FMA pipeline: every function that the pipeline calls
+at module level (``sonicsep.features.fma``'s imports; librosa's functions as ``fma_librosa``
+calls them) is wrapped by a timer for a few more runs, and the best of each stage is printed
+with its share of the best total, in pipeline order. Lines marked "within" are parts of the
+stages above (soxr inside the CQT; librosa's tuning estimates inside its CQT and its
+chroma_stft), not added to them. The load average is printed before and after; a ratio is taken
+from the best times of both sides.
 
     .venv/bin/python benchmarks/profile_fma.py --repeats 15 [--out results.json]
 """
@@ -39,7 +36,6 @@ for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MK
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 from collections import defaultdict  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
@@ -52,7 +48,6 @@ import numpy as np  # noqa: E402
 from sonicsep.audio import load  # noqa: E402
 from sonicsep.features import constantq, cqt, estimate_tuning  # noqa: E402
 from sonicsep.features import fma as fma_module  # noqa: E402
-from sonicsep.features.fma import FMA_COLUMNS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -96,7 +91,7 @@ THEIR_STAGES = {
     ("librosa.feature", "melspectrogram"): "mel power",
     ("librosa", "power_to_db"): "power_to_db",
     ("librosa.feature", "mfcc"): "mfcc",
-    ("profile_fma", "fma_stats_once"): "7 statistics of 74 rows",
+    ("fma_librosa", "fma_statistics"): "7 statistics of 74 rows",
 }
 # Nested: librosa's modules call these by the names they import them under.
 THEIR_NESTED = {
@@ -104,21 +99,6 @@ THEIR_NESTED = {
     ("librosa.feature.spectral", "estimate_tuning"): "within: tuning estimates",
     ("librosa.core.audio", "resample"): "within: soxr resampling",
 }
-
-
-def fma_stats_once(series: dict) -> np.ndarray:
-    """FMA's ``feature_stats``: each statistic once per feature (``axis=1``), then the 518
-    values in FMA_COLUMNS order (the same values as ``fma_librosa.fma_statistics``)."""
-    values = {}
-    for name, rows in series.items():
-        for stat, moment in fma_librosa.MOMENTS.items():
-            values[name, stat] = moment(rows, axis=1)
-    return np.array([values[feature, stat][int(i) - 1] for feature, stat, i in FMA_COLUMNS])
-
-
-def fma_librosa_stats_once(x: np.ndarray, sr: int) -> np.ndarray:
-    """FMA's pipeline with librosa, its statistics computed as FMA's features.py does."""
-    return fma_stats_once(fma_librosa.fma_series(x, sr))
 
 
 def thread_ms(fn) -> float:
@@ -198,11 +178,6 @@ def main() -> None:
             lambda: fma_librosa.fma_features(fma_y, fma_sr),
             10.0,
         ),
-        "fma_features_stats_once": (
-            lambda: fma_module.fma_features(fma_y, sr=fma_sr),
-            lambda: fma_librosa_stats_once(fma_y, fma_sr),
-            10.0,
-        ),
         "estimate_tuning": (
             lambda: estimate_tuning(y=gtzan_y, sr=gtzan_sr),
             lambda: librosa.estimate_tuning(y=gtzan_y, sr=gtzan_sr),
@@ -238,7 +213,7 @@ def main() -> None:
     ours = {(fma_module, name): label for name, label in OUR_STAGES.items()}
     ours.update({(constantq, name): label for name, label in OUR_NESTED.items()})
     modules = {"librosa": librosa, "librosa.feature": librosa.feature,
-               "profile_fma": sys.modules[__name__],
+               "fma_librosa": fma_librosa,
                "librosa.core.constantq": librosa.core.constantq,
                "librosa.feature.spectral": librosa.feature.spectral,
                "librosa.core.audio": librosa.core.audio}
@@ -249,7 +224,7 @@ def main() -> None:
             lambda: fma_module.fma_features(fma_y, sr=fma_sr), ours, args.profile_repeats
         ),
         "librosa": stage_profile(
-            lambda: fma_librosa_stats_once(fma_y, fma_sr), theirs, args.profile_repeats
+            lambda: fma_librosa.fma_features(fma_y, fma_sr), theirs, args.profile_repeats
         ),
     }
     print(f"\nFMA pipeline by stage, best thread CPU ms of {args.profile_repeats} runs each")
