@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -88,11 +89,14 @@ def make_store(url: Path, n_tracks: int, seed: int = 0) -> FeatureStore:
 
 
 class PeakRSS:
-    """The largest total RSS of some processes and all their children, sampled in a thread."""
+    """The largest total RSS of some processes and all their children, sampled in a thread,
+    and the CPU seconds (user + system) each of them was last seen to have used: CPU time
+    does not grow with the machine's load as wall time does."""
 
     def __init__(self, pids):
         self.roots = [psutil.Process(pid) for pid in pids]
         self.peak = 0
+        self.cpu: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -104,6 +108,8 @@ class PeakRSS:
                 try:
                     for p in [root, *root.children(recursive=True)]:
                         total += p.memory_info().rss
+                        times = p.cpu_times()
+                        self.cpu[p.pid] = times.user + times.system
                 except psutil.Error:
                     pass
             self.peak = max(self.peak, total)
@@ -129,9 +135,19 @@ def run_cli(store_url, methods, out: Path, scheduler=None, worker_pids=(), extra
     if proc.returncode:
         raise SystemExit(f"benchmark failed ({proc.returncode}):\n{stdout}\n{stderr}")
     report = json.loads((out / "results.json").read_text())
+    worker_cpu = None
+    if worker_peak:
+        worker_peak.stop()
+        worker_cpu = sum(worker_peak.cpu.values())
     return {"wall_s": wall, "cli_peak_rss_mb": cli_peak.stop() / 2**20,
-            "worker_peak_rss_mb": worker_peak.stop() / 2**20 if worker_peak else None,
-            "report": report, "printed": stdout}
+            "worker_peak_rss_mb": worker_peak.peak / 2**20 if worker_peak else None,
+            "cli_cpu_s": sum(cli_peak.cpu.values()), "worker_cpu_s": worker_cpu,
+            "report": report, "printed": stdout, "uptime": uptime()}
+
+
+def uptime() -> str:
+    """`uptime`'s line: the load average other jobs put on the shared machine."""
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
 class Cluster:
@@ -210,6 +226,9 @@ def main(argv=None) -> int:
     p.add_argument("--store", help="reuse (or keep) the synthetic store at this path")
     p.add_argument("--json", default="benchmarks/results/bench_classical.json")
     args = p.parse_args(argv)
+    # A SIGTERM (`timeout`, a job scheduler) unwinds through the `finally`s below, so the
+    # cluster's processes (their own sessions, out of reach of the group's signal) are killed.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     load = {"before": os.getloadavg(), "cpus": os.cpu_count()}
     n_tracks = args.tracks or SHAPES[args.shape]
     out: dict = {"shape": args.shape, "n_tracks": n_tracks}
@@ -224,9 +243,11 @@ def main(argv=None) -> int:
             out["store_seconds"] = time.perf_counter() - start
         methods = [m for m in args.methods.split(",") if m]
         if not args.no_local:  # all methods in one run, as a user runs it
+            before = uptime()
             run = run_cli(url, methods, folder / "local")
             out["local"] = {"wall_s": run["wall_s"], "peak_rss_mb": run["cli_peak_rss_mb"],
-                            "methods": method_rows(run)}
+                            "cpu_s": run["cli_cpu_s"], "uptime_before": before,
+                            "uptime_after": run["uptime"], "methods": method_rows(run)}
             print(run["printed"], flush=True)
             print(json.dumps({k: v for k, v in out["local"].items()}, indent=1), flush=True)
         if args.per_method:  # each method in its own run: its own peak RSS
@@ -234,11 +255,13 @@ def main(argv=None) -> int:
             for method in methods:
                 run = run_cli(url, [method], folder / f"local_{method}")
                 (row,) = method_rows(run)
-                row.update(wall_s=run["wall_s"], peak_rss_mb=run["cli_peak_rss_mb"])
+                row.update(wall_s=run["wall_s"], peak_rss_mb=run["cli_peak_rss_mb"],
+                           cpu_s=run["cli_cpu_s"], uptime_after=run["uptime"])
                 out["per_method"][method] = row
                 print(json.dumps(row), flush=True)
         for n_workers in [int(n) for n in args.cluster.split(",") if n]:
             cluster = Cluster(folder, n_workers)
+            before = uptime()
             try:
                 run = run_cli(url, methods, folder / f"cluster{n_workers}", cluster.address,
                               [w.pid for w in cluster.workers])
@@ -247,6 +270,8 @@ def main(argv=None) -> int:
             row = {"workers": n_workers, "wall_s": run["wall_s"],
                    "cli_peak_rss_mb": run["cli_peak_rss_mb"],
                    "worker_peak_rss_mb": run["worker_peak_rss_mb"],
+                   "cli_cpu_s": run["cli_cpu_s"], "worker_cpu_s": run["worker_cpu_s"],
+                   "uptime_before": before, "uptime_after": run["uptime"],
                    "methods": method_rows(run)}
             out.setdefault("cluster", []).append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "methods"}), flush=True)
@@ -255,9 +280,8 @@ def main(argv=None) -> int:
             out["cluster_speedup"] = one["wall_s"] / two["wall_s"]
             print(f"cluster speed-up {one['workers']} -> {two['workers']} workers: "
                   f"{out['cluster_speedup']:.2f}x", flush=True)
-    finally:
-        if not args.store:
-            shutil.rmtree(folder, ignore_errors=True)
+    finally:  # the outputs and cluster logs; a --store store lives outside the folder
+        shutil.rmtree(folder, ignore_errors=True)
     load["after"] = os.getloadavg()
     out["load_average"] = load
     if "local" in out:
