@@ -155,6 +155,7 @@ class Cluster:
 
     def __init__(self, folder: Path, n_workers: int):
         scheduler_file = folder / "scheduler.json"
+        scheduler_file.unlink(missing_ok=True)  # a previous cluster's file names a dead address
         log = open(folder / "cluster.log", "ab")  # noqa: SIM115 - the processes own it
         self.processes = [subprocess.Popen(
             [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
@@ -171,8 +172,12 @@ class Cluster:
         self.processes += self.workers
         from dask.distributed import Client
 
-        with Client(self.address) as client:
-            client.wait_for_workers(n_workers, timeout=120)
+        try:
+            with Client(self.address) as client:
+                client.wait_for_workers(n_workers, timeout=120)
+        except BaseException:
+            self.close()
+            raise
 
     def close(self):
         for p in self.processes:
