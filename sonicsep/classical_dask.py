@@ -93,7 +93,9 @@ def xgboost_dask_refit(client, params, seed, X_train, y_train):
     (scaler + ``XGBClassifier``) that ``predict`` loads.
 
     The scaler is fitted here (one pass over train); the scaled rows go to the workers in as
-    many scattered blocks as twice the workers, as a Dask array.
+    many scattered blocks as twice the workers, as a Dask array, dealt to the workers in turn:
+    xgboost.dask trains on the workers that hold data, and a plain scatter may put every block
+    on one worker (seen on a loopback cluster: one training task instead of two).
     """
     import dask.array as da
     from sklearn.pipeline import Pipeline
@@ -102,14 +104,16 @@ def xgboost_dask_refit(client, params, seed, X_train, y_train):
     from xgboost.dask import DaskXGBClassifier
 
     scaler = StandardScaler().fit(X_train)
-    n_blocks = max(1, 2 * len(client.nthreads()))
+    workers = sorted(client.nthreads())
+    n_blocks = max(1, 2 * len(workers))
     bounds = np.linspace(0, len(y_train), n_blocks + 1).astype(int)
     X_blocks, y_blocks = [], []
-    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+    for i, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+        to = [workers[i % len(workers)]] if workers else None
         x = scaler.transform(X_train[start:stop]).astype(np.float32)
-        X_blocks.append(da.from_delayed(client.scatter(x), x.shape, x.dtype))
+        X_blocks.append(da.from_delayed(client.scatter(x, workers=to), x.shape, x.dtype))
         y = np.asarray(y_train[start:stop])
-        y_blocks.append(da.from_delayed(client.scatter(y), y.shape, y.dtype))
+        y_blocks.append(da.from_delayed(client.scatter(y, workers=to), y.shape, y.dtype))
     model = DaskXGBClassifier(**params, tree_method="hist", random_state=seed)
     model.client = client
     model.fit(da.concatenate(X_blocks), da.concatenate(y_blocks))
