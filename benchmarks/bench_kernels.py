@@ -162,16 +162,18 @@ def fft_floors(y: np.ndarray) -> dict:
     return floors
 
 
-def timed_together(calls: dict, repeats: int) -> dict:
-    """:func:`timed` of several calls taking turns, so a slow spell hits them alike."""
+def timed_together(calls: dict, repeats: int, clock=time.perf_counter) -> dict:
+    """:func:`timed` of several calls taking turns, so a slow spell hits them alike; one
+    warm-up call each. ``clock``: wall time, or ``time.thread_time`` for this thread's CPU
+    time (profile_fma.py, profile_mel.py)."""
     times = {name: [] for name in calls}
     for fn in calls.values():
         fn()
     for _ in range(repeats):
         for name, fn in calls.items():
-            start = time.perf_counter()
+            start = clock()
             fn()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(clock() - start)
     return {
         name: {"best_ms": 1e3 * min(t), "median_ms": 1e3 * float(np.median(t))}
         for name, t in times.items()

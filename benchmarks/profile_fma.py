@@ -44,6 +44,7 @@ from pathlib import Path  # noqa: E402
 import fma_librosa  # noqa: E402  (beside this script)
 import librosa  # noqa: E402
 import numpy as np  # noqa: E402
+from bench_kernels import timed_together  # noqa: E402  (beside this script)
 
 from sonicsep.audio import load  # noqa: E402
 from sonicsep.features import constantq, cqt, estimate_tuning  # noqa: E402
@@ -105,19 +106,6 @@ def thread_ms(fn) -> float:
     start = time.thread_time()
     fn()
     return 1e3 * (time.thread_time() - start)
-
-
-def taking_turns(calls: dict, repeats: int) -> dict:
-    """Best and median thread CPU ms of each call, one warm-up each, the calls alternating."""
-    for fn in calls.values():
-        fn()
-    times = defaultdict(list)
-    for _ in range(repeats):
-        for name, fn in calls.items():
-            times[name].append(thread_ms(fn))
-    return {
-        name: {"best_ms": min(t), "median_ms": float(np.median(t))} for name, t in times.items()
-    }
 
 
 @contextmanager
@@ -198,7 +186,8 @@ def main() -> None:
     print(f"\n{'case':<24}{'sonicsep ms':>18}{'librosa ms':>20}{'ratio':>16}{'target':>10}")
     for name, (ours, theirs, target) in cases.items():
         repeats = args.repeats if not name.startswith("fma") else max(3, args.repeats // 3)
-        timing = taking_turns({"sonicsep": ours, "librosa": theirs}, repeats)
+        timing = timed_together({"sonicsep": ours, "librosa": theirs}, repeats,
+                                clock=time.thread_time)
         ratio = timing["librosa"]["best_ms"] / timing["sonicsep"]["best_ms"]
         ratio_median = timing["librosa"]["median_ms"] / timing["sonicsep"]["median_ms"]
         results[name] = {**timing, "ratio_best": ratio, "ratio_median": ratio_median,

@@ -33,7 +33,14 @@ import time  # noqa: E402
 import librosa  # noqa: E402
 import numpy as np  # noqa: E402
 import pyfftw  # noqa: E402
-from bench_kernels import HOP, N_FFT, SR, fft_floors, load_clip  # noqa: E402  (beside this)
+from bench_kernels import (  # noqa: E402  (beside this)
+    HOP,
+    N_FFT,
+    SR,
+    fft_floors,
+    load_clip,
+    timed_together,
+)
 from sonicsep.kernels import fft as fft_kernels  # noqa: E402
 from sonicsep.kernels import framing  # noqa: E402
 
@@ -122,16 +129,9 @@ def main() -> None:
             if name in ("FFTW f32 MEASURE", "scipy.fft f32 workers=1")
         },
     }
-    times = {name: [] for name in calls}
-    for fn in calls.values():
-        fn()
-    for _ in range(args.rounds):
-        for name, fn in calls.items():
-            start = time.thread_time_ns()
-            fn()
-            times[name].append((time.thread_time_ns() - start) / 1e6)
-    best = {name: min(t) for name, t in times.items()}
-    median = {name: float(np.median(t)) for name, t in times.items()}
+    timings = timed_together(calls, args.rounds, clock=time.thread_time)
+    best = {name: t["best_ms"] for name, t in timings.items()}
+    median = {name: t["median_ms"] for name, t in timings.items()}
     print(f"load average after: {os.getloadavg()}\n")
     print(f"{'call':<42}{'best ms':>9}{'median ms':>11}")
     for name in calls:
