@@ -161,8 +161,11 @@ def nested_values(method: str, variant: str, point: Mapping):
     return point.get(keys[0]) if keys else None
 
 
-def nested_probabilities(method: str, pipeline, X, values: Sequence[int]) -> list[np.ndarray]:
-    """Validation probabilities of a fitted group model at every nested ``values``.
+def nested_probabilities(
+    method: str, pipeline, X, values: Sequence, variant: str = EXACT
+) -> list[np.ndarray]:
+    """Validation probabilities of a fitted group model at every nested ``values``
+    (:func:`nested_values` of the points: tuples where the variant nests several).
 
     Each equals what a model fitted with that value predicts: a forest's first k trees are the
     trees a k-tree forest of the same seed grows, averaged in the same order; XGBoost's first k
@@ -170,7 +173,7 @@ def nested_probabilities(method: str, pipeline, X, values: Sequence[int]) -> lis
     """
     key = NESTED.get(method)
     model = pipeline[-1]
-    if method == "random_forest" and values and isinstance(values[0], tuple):
+    if len(nested_keys(method, variant)) > 1:  # a forest's (n_estimators, max_depth)
         return truncated_forest_probabilities(model, pipeline[:-1].transform(X), values)
     if key is None or len(values) == 1 and values[0] == getattr(model, key):
         return [pipeline.predict_proba(X)]
@@ -256,7 +259,7 @@ def score_group(
         variant=variant, n_train=len(y_train),
     )
     model.fit(X_train, y_train)
-    probas = nested_probabilities(method, model, X_val, list(values))
+    probas = nested_probabilities(method, model, X_val, list(values), variant)
     return [metrics.accuracy(y_val, p.argmax(axis=1)) for p in probas]
 
 

@@ -93,7 +93,8 @@ def test_truncated_trees_equal_depth_limited_forests_when_splits_are_not_drawn(d
         "random_forest", {"n_estimators": 6, "max_features": None}
     ).fit(X_train, y_train)
     values = [(3, 2), (6, 2), (3, 4), (6, None)]
-    truncated = classical_scale.nested_probabilities("random_forest", deep, X_val, values)
+    truncated = classical_scale.nested_probabilities("random_forest", deep, X_val, values,
+                                                     "truncated")
     for (n, depth), proba in zip(values, truncated, strict=True):
         separate = classical.make_pipeline(
             "random_forest", {"n_estimators": n, "max_depth": depth, "max_features": None}
