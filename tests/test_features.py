@@ -627,17 +627,20 @@ def test_extractor_bad_input(call, message):
         call(FeatureExtractor(FeatureConfig()))
 
 
-def test_finiteness_check_is_exact_when_the_sum_overflows():
-    """The one-pass check trusts a finite sum; finite values whose sum overflows are still
-    accepted, and one NaN or infinity anywhere is still refused."""
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_finiteness_check_is_exact(dtype):
+    """Finite values whose sum overflows are accepted; one NaN or infinity anywhere (inside
+    the vectorised body of the one-pass check or in its tail, in a C-ordered, F-ordered or
+    strided array) is refused."""
     from sonicsep.features._validation import _real_float_array
 
-    huge = np.full(8, 3e38, np.float32)  # finite, but the float32 sum is inf
+    huge = np.full((4, 1001), np.finfo(dtype).max / 2, dtype)  # finite; the sum is inf
     assert _real_float_array(huge, "y") is huge
     for bad in (np.nan, np.inf, -np.inf):
-        spoiled = huge.copy()
-        spoiled[5] = bad
-        with pytest.raises(ParameterError, match="contains NaN or infinite values"):
-            _real_float_array(spoiled, "y")
-        with pytest.raises(ParameterError, match="contains NaN or infinite values"):
-            _real_float_array(np.where(np.arange(8) == 3, bad, 1.0), "y")
+        for where in ((0, 0), (2, 516), (3, 1000)):
+            spoiled = huge.copy()
+            spoiled[where] = bad
+            strided = spoiled[:, ::2]  # holds every even column, so every bad value
+            for layout in (spoiled, np.asfortranarray(spoiled), strided):
+                with pytest.raises(ParameterError, match="contains NaN or infinite values"):
+                    _real_float_array(layout, "y")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from sonicsep.errors import ParameterError
+from sonicsep.kernels import finite as finite_kernels
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -40,14 +41,14 @@ def _real_float_array(x, param: str, min_ndim: int = 1) -> np.ndarray:
 def _all_finite(x: np.ndarray) -> bool:
     """Whether every value of ``x`` is finite, in one pass without a temporary array.
 
-    A sum is finite only if every term is (NaN and infinities propagate), so a finite sum
-    settles it; a sum that overflows from finite terms takes the elementwise test. Every public
-    function validates its input, and the elementwise test alone cost ~3 ms per 30 s
-    spectrogram (FMA's features validate the same spectrogram seven times).
+    Every public function validates its input, so this runs on every 30 s clip and every
+    spectrogram (FMA's features validate the same spectrogram seven times): a contiguous
+    array takes one vectorised pass (:func:`sonicsep.kernels.finite.all_finite`, about twice
+    as fast as NumPy's sum and ten times as fast as ``np.isfinite(x).all()``); any other
+    array the elementwise test.
     """
-    with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(np.add.reduce(x, axis=None)):
-            return True
+    if x.flags.c_contiguous or x.flags.f_contiguous:
+        return bool(finite_kernels.all_finite(x.ravel(order="K")))
     return bool(np.isfinite(x).all())
 
 

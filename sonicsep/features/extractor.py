@@ -16,7 +16,7 @@ import numpy as np
 from sonicsep.config import KNOWN_FEATURES, FeatureConfig
 from sonicsep.errors import ParameterError
 from sonicsep.features._layout import _batch, _librosa_layout
-from sonicsep.features._validation import _audio, _fail, _real_float_array
+from sonicsep.features._validation import _all_finite, _audio, _fail, _real_float_array
 from sonicsep.features.filters import (
     _check_chroma_args,
     _check_mel_args,
@@ -351,7 +351,7 @@ class FeatureExtractor:
 
 def _check_finite(features: dict[str, np.ndarray], signals: np.ndarray) -> None:
     """Raise ParameterError naming the features that overflowed and the largest sample."""
-    overflowed = [name for name, values in features.items() if not np.isfinite(values).all()]
+    overflowed = [name for name, values in features.items() if not _all_finite(values)]
     if overflowed:
         peak = float(np.max(np.abs(signals), initial=0.0))
         raise ParameterError(
