@@ -77,7 +77,7 @@ def run_benchmark(
     jobs: int = 1,
     tsne_points: int = TSNE_MAX_POINTS,
     exact_grid: bool = False,
-    tune_max_samples: int = classical_scale.TUNE_MAX_SAMPLES,
+    tune_samples: int | None = None,
     runner=None,
     fma_metadata=None,
     log=print,
@@ -130,7 +130,7 @@ def run_benchmark(
         def run_method(method, fs=fs):
             return classical.benchmark_method(
                 method, fs, store, grid=grids[method], seed=seed, jobs=jobs,
-                exact_grid=exact_grid, tune_max_samples=tune_max_samples, runner=runner,
+                exact_grid=exact_grid, tune_samples=tune_samples, runner=runner,
             )
 
         if runner is None:
@@ -174,7 +174,7 @@ def run_benchmark(
             "seed": seed,
             "grids": {m: {k: list(v) for k, v in grids[m].items()} for m in methods},
             "exact_grid": exact_grid,
-            "tune_max_samples": tune_max_samples,
+            "tune_samples": {m: classical_scale.tune_samples(m, tune_samples) for m in methods},
             "scaled_variants": classical_scale.variant_table(),
             "nested": {m: k for m, k in classical_scale.NESTED.items() if m in methods},
         },
@@ -350,11 +350,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--tune-samples",
         type=int,
-        default=classical_scale.TUNE_MAX_SAMPLES,
         metavar="N",
-        help="tune on a stratified subsample of whole training tracks of about N samples when "
-        "train has more; the chosen point is refitted on all of train; 0: never "
-        f"(default: {classical_scale.TUNE_MAX_SAMPLES})",
+        help="tune every method on a stratified subsample of whole training tracks of about N "
+        "samples when train has more; the chosen point is refitted on all of train; 0: never "
+        "(default, per method: "
+        + ", ".join(f"{m} {n}" for m, n in classical_scale.TUNE_SAMPLES.items())
+        + ")",
     )
     p.add_argument(
         "--scheduler",
@@ -420,7 +421,7 @@ def main(argv: Sequence[str] | None = None, *, grids: Mapping[str, Mapping] | No
             seed=args.seed,
             jobs=args.jobs,
             exact_grid=args.exact_grid,
-            tune_max_samples=args.tune_samples,
+            tune_samples=args.tune_samples,
             runner=runner,
             fma_metadata=args.fma_metadata,
             log=lambda msg: print(msg, file=sys.stderr),

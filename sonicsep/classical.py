@@ -543,13 +543,14 @@ def benchmark_method(
     seed: int = SEED,
     jobs: int = 1,
     exact_grid: bool = False,
-    tune_max_samples: int = classical_scale.TUNE_MAX_SAMPLES,
+    tune_samples: int | None = None,
     runner=None,
 ) -> tuple[MethodResult, ClassicalModel]:
     """Tune ``method`` on the validation split, refit on train only, score once on test.
 
     Unless ``exact_grid``, a large train split is tuned on a stratified subsample of whole
-    tracks (at most ``tune_max_samples`` samples; 0 never subsamples) and the method may be
+    tracks (at most ``tune_samples`` samples, default the method's
+    :data:`~sonicsep.classical_scale.TUNE_SAMPLES`; 0 never subsamples) and the method may be
     swapped for its scaled variant; the chosen point is always refitted on all of train.
     """
     grid = STUDY_GRIDS[method] if grid is None else grid
@@ -563,7 +564,7 @@ def benchmark_method(
     train_rows = None
     if not exact_grid:
         train_rows = classical_scale.tuning_subsample(
-            y_train, rows_train, tune_max_samples, seed=seed
+            y_train, rows_train, classical_scale.tune_samples(method, tune_samples), seed=seed
         )
     tuned_rows = rows_train if train_rows is None else rows_train[train_rows]
     start = time.perf_counter()

@@ -138,17 +138,24 @@ def test_tuning_subsample_is_stratified_and_keeps_tracks_whole():
     assert classical_scale.tuning_subsample(y, track_row, 0, seed=0) is None
 
 
+def test_tune_samples_per_method_unless_overridden():
+    assert classical_scale.tune_samples("svm") == classical_scale.TUNE_SAMPLES["svm"]
+    assert classical_scale.TUNE_SAMPLES["knn"] > classical_scale.TUNE_SAMPLES["mlp"]
+    assert classical_scale.tune_samples("knn", 0) == 0
+    assert classical_scale.tune_samples("mlp", 123) == 123
+
+
 def test_subsampled_tuning_refits_on_all_of_train(store, data):
     fs = data[0]
     result, model = classical.benchmark_method(
-        "knn", fs, store, grid={"n_neighbors": (3, 5)}, tune_max_samples=60
+        "knn", fs, store, grid={"n_neighbors": (3, 5)}, tune_samples=60
     )
     n_train = int((fs.split == "train").sum())
     assert result.tuned_on["subsample"] and result.tuned_on["samples"] < n_train
     assert result.tuned_on["tracks"] < fs.n_tracks("train")
     assert model.pipeline.named_steps["scaler"].n_samples_seen_ == n_train
     exact, _ = classical.benchmark_method(
-        "knn", fs, store, grid={"n_neighbors": (3, 5)}, tune_max_samples=60, exact_grid=True
+        "knn", fs, store, grid={"n_neighbors": (3, 5)}, tune_samples=60, exact_grid=True
     )
     assert exact.tuned_on == {"samples": n_train, "tracks": fs.n_tracks("train"),
                               "subsample": False}
