@@ -16,6 +16,8 @@
 #   FEATURE_CONFIG  FeatureConfig JSON file for featurize (default: the built-in config; use the
 #                   same one for GTZAN to transfer the FMA model there)
 #   EPOCHS          maximum epochs of every deep model (default: the presets)
+#   MODELS          deep models to train, as MODEL:FEATURE pairs
+#                   (default "mlp:summary cnn:mel cnn:mfcc fusion:mel")
 #   TRAIN_CONFIG    TrainConfig JSON overrides for the deep models (e.g. a tiny model)
 #   BENCHMARK_ARGS  extra sonicsep.benchmark arguments (e.g. "--methods knn,svm")
 #
@@ -37,12 +39,15 @@ step "featurize $FMA_DIR ($SUBSET)" "$PY" -m sonicsep.featurize --dataset fma --
 step "classical baselines" "$PY" -m sonicsep.benchmark --store "$STORE" --out "$OUT/classical" \
     --jobs "$WORKERS" ${BENCHMARK_OPTS[@]+"${BENCHMARK_OPTS[@]}"}
 RUNS=("$OUT/classical")
-for run in mlp:summary cnn:mel cnn:mfcc fusion:mel; do
+MODELS=${MODELS:-mlp:summary cnn:mel cnn:mfcc fusion:mel}
+for run in $MODELS; do
     model=${run%%:*} feature=${run##*:}
     step "$model on $feature" "$PY" -m sonicsep.train --store "$STORE" --model "$model" \
         --feature "$feature" --workdir "$OUT/${model}_$feature" \
         ${TRAIN_OPTS[@]+"${TRAIN_OPTS[@]}"}
     RUNS+=("$OUT/${model}_$feature")
 done
-echo "FMA model for transfer: scripts/reproduce_gtzan.sh GTZAN_DIR $OUT/cnn_mel"
+if [[ " $MODELS " == *" cnn:mel "* ]]; then
+    echo "FMA model for transfer: scripts/reproduce_gtzan.sh GTZAN_DIR $OUT/cnn_mel"
+fi
 step "report" "$PY" -m sonicsep.report --store "$STORE" --runs "${RUNS[@]}" --out "$OUT/report"

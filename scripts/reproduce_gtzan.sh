@@ -19,6 +19,8 @@
 #                   artists and repeated clips across splits, inflating accuracy)
 #   FEATURE_CONFIG  FeatureConfig JSON file for featurize (default: the built-in config)
 #   EPOCHS          maximum epochs of every deep model (default: the presets)
+#   MODELS          deep models to train, as MODEL:FEATURE pairs
+#                   (default "mlp:summary cnn:mel cnn:mfcc")
 #   TRAIN_CONFIG    TrainConfig JSON overrides for the MLP and the CNNs (e.g. a tiny model)
 #   TRANSFER_CONFIG TrainConfig JSON overrides for transfer
 #   TRANSFER_MODES  transfer modes to run (default "head full")
@@ -46,7 +48,8 @@ step "featurize $GTZAN_DIR" "$PY" -m sonicsep.featurize --dataset gtzan --root "
 step "classical baselines" "$PY" -m sonicsep.benchmark --store "$STORE" --out "$OUT/classical" \
     --jobs "$WORKERS" ${BENCHMARK_OPTS[@]+"${BENCHMARK_OPTS[@]}"}
 RUNS=("$OUT/classical")
-for run in mlp:summary cnn:mel cnn:mfcc; do
+MODELS=${MODELS:-mlp:summary cnn:mel cnn:mfcc}
+for run in $MODELS; do
     model=${run%%:*} feature=${run##*:}
     step "$model on $feature" "$PY" -m sonicsep.train --store "$STORE" --model "$model" \
         --feature "$feature" --workdir "$OUT/${model}_$feature" \
