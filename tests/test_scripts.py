@@ -189,7 +189,8 @@ def test_reproduce_gtzan_on_a_tiny_fixture_with_transfer(tmp_path):
     rows = results_rows(done.stdout)
     models = {(r[0], r[1], r[2]) for r in rows}
     assert {("classical", "kNN", "mel"), ("mlp_summary", "mlp", "summary"),
-            ("cnn_mfcc", "cnn", "mfcc"), ("transfer_fma_head", "cnn (transfer head from fma_cnn)", "mel")} <= models
+            ("cnn_mfcc", "cnn", "mfcc"),
+            ("transfer_fma_head", "cnn (transfer head from fma_cnn)", "mel")} <= models
     assert all(cell not in ("", "nan") for row in rows for cell in row)
     assert (out / "report/index.html").stat().st_size > 10_000
 
