@@ -193,7 +193,7 @@ def _client(workers: int, scheduler: str | None) -> Iterator:
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
-        with Client(scheduler) as client, _quiet_when_interrupted():
+        with _tornado_level_kept(), Client(scheduler) as client, _quiet_when_interrupted():
             yield client
         return
     spawn = {**WORKER_ENV, **_closing_quietly(dask.config.get("logging", {}))}
@@ -205,7 +205,7 @@ def _client(workers: int, scheduler: str | None) -> Iterator:
         cluster = LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
         )
-    with cluster, Client(cluster) as client, _quiet_when_interrupted():
+    with _tornado_level_kept(), cluster, Client(cluster) as client, _quiet_when_interrupted():
         yield client
 
 
@@ -324,15 +324,30 @@ def _finished(pending: dict, client, watch: WorkerWatch, say) -> Iterator[tuple]
             return
 
 
+TORNADO_LOGGER = "tornado.application"
+
+
 def _gathers_fail_quietly() -> None:
-    """Stop tornado logging the background gathers that closing the client fails.
+    """Stop tornado logging the background gathers that closing the client fails, until
+    :func:`_client` has closed it (:func:`_tornado_level_kept` then restores the level).
 
     as_completed may be reading a result whose worker died with the cluster's last one; the
     gather then waits on the scheduler until the client closes, and fails inside tornado's
     loop, which logs "Exception in callback ... CommClosedError" with a traceback after the
     run's own summary. The run has already said what happened and keeps those shards pending.
     """
-    logging.getLogger("tornado.application").setLevel(logging.CRITICAL)
+    logging.getLogger(TORNADO_LOGGER).setLevel(logging.CRITICAL)
+
+
+@contextlib.contextmanager
+def _tornado_level_kept() -> Iterator[None]:
+    """Tornado's application logger has its level back once the client inside has closed."""
+    logger = logging.getLogger(TORNADO_LOGGER)
+    level = logger.level
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def run_featurize(
