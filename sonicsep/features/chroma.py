@@ -109,6 +109,12 @@ def chroma_cqt(
     return normalize(chroma, _check_norm(norm), axis=-2)
 
 
+# chroma_cens' defaults (librosa's), also those of FMA's features, which compute it by _cens.
+CENS_NORM = 2
+CENS_WIN_LEN_SMOOTH = 41
+CENS_WINDOW = "hann"
+
+
 def chroma_cens(
     *,
     y: np.ndarray | None = None,
@@ -122,9 +128,9 @@ def chroma_cens(
     bins_per_octave: int = 36,
     cqt_mode: str = "full",
     window: np.ndarray | None = None,
-    norm: float | None = 2,
-    win_len_smooth: int | None = 41,
-    smoothing_window="hann",
+    norm: float | None = CENS_NORM,
+    win_len_smooth: int | None = CENS_WIN_LEN_SMOOTH,
+    smoothing_window=CENS_WINDOW,
 ) -> np.ndarray:
     """Chroma Energy Normalized Statistics (``librosa.feature.chroma_cens``).
 
@@ -173,9 +179,15 @@ def chroma_cens(
     return _cens(chroma, _check_norm(norm), win_len_smooth, smoothing_window)
 
 
-def _cens(chroma: np.ndarray, norm, win_len_smooth, smoothing_window) -> np.ndarray:
+def _cens(
+    chroma: np.ndarray,
+    norm=CENS_NORM,
+    win_len_smooth=CENS_WIN_LEN_SMOOTH,
+    smoothing_window=CENS_WINDOW,
+) -> np.ndarray:
     """chroma_cens from its un-normalised ``chroma_cqt(..., norm=None)`` (validated
-    arguments): FMA's features take chroma_cqt and chroma_cens of one CQT, one product."""
+    arguments; chroma_cens' defaults): FMA's features take chroma_cqt and chroma_cens of one
+    CQT, one product."""
     chroma = normalize(chroma, 1, axis=-2)
     chroma_quant = np.zeros_like(chroma)
     for step, weight in zip(_CENS_STEPS, _CENS_WEIGHTS, strict=True):

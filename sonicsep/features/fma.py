@@ -133,7 +133,7 @@ def fma_series(
     # chroma_cqt(C=C, n_chroma=12, n_octaves=7) and chroma_cens(C=C, ...) from one product
     # (chroma_cens' default bins_per_octave, 36, in both, as FMA calls them).
     chroma = chroma_cqt(C=C, n_chroma=12, n_octaves=7, norm=None)
-    cens = _cens(chroma, 2, 41, "hann")
+    cens = _cens(chroma)  # chroma_cens' defaults, as FMA calls it
     return {
         "zcr": zero_crossing_rate(y, frame_length=_N_FFT, hop_length=_HOP),
         "chroma_cqt": normalize(chroma, np.inf, axis=-2),
