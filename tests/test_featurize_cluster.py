@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 from test_featurize import _assert_same_store, _store_arrays
 
-from sonicsep.config import FeatureConfig
 from sonicsep import featurize
+from sonicsep.config import FeatureConfig
 from sonicsep.featurize import dask_worker_environ, main
 from sonicsep.store import FeatureStore
 
@@ -231,14 +231,15 @@ def test_no_worker_left_stops_after_worker_timeout_and_a_rerun_completes(
     _assert_same_store(reference, _store_arrays(out))
 
 
-
 def test_tornado_is_silenced_only_until_the_client_closes():
     # A run that gives up silences the gathers that closing its client fails; the rest of the
     # process (another run, the user's own code) gets tornado's errors logged again.
     logger = logging.getLogger(featurize.TORNADO_LOGGER)
     logger.setLevel(logging.WARNING)
-    with featurize._tornado_level_kept():
-        featurize._gathers_fail_quietly()
-        assert logger.level == logging.CRITICAL
-    assert logger.level == logging.WARNING
-    logger.setLevel(logging.NOTSET)
+    try:
+        with featurize._tornado_level_kept():
+            featurize._gathers_fail_quietly()
+            assert logger.level == logging.CRITICAL
+        assert logger.level == logging.WARNING
+    finally:
+        logger.setLevel(logging.NOTSET)
