@@ -84,14 +84,13 @@ def make_pipeline(
         # Platt-scaled probabilities (sigmoid fitted on 5-fold decision values of train), since
         # tracks are scored on mean segment probability; one SVC is refitted on all of train.
         # Fewer folds when a genre has fewer than 5 training examples (small Echonest subsets).
-        # ``n_jobs`` fits the folds in parallel; the result does not depend on it.
         folds = max(2, min(5, smallest_class))
         svm = (
             classical_scale.scaled_svm(params, seed=seed, n_train=n_train)
             if scaled
             else SVC(**params, random_state=seed)
         )
-        model = CalibratedClassifierCV(svm, cv=folds, ensemble=False, n_jobs=n_jobs)
+        model = CalibratedClassifierCV(svm, cv=folds, ensemble=False)
     elif method == "random_forest":
         from sklearn.ensemble import RandomForestClassifier
 

@@ -26,26 +26,13 @@ XGBOOST_DASK_MIN_SAMPLES = 200_000
 
 
 def refit_task(method, params, seed, variant, X_train, y_train):
-    """The chosen grid point fitted on all of train, on a worker: a task function.
-
-    A method's refit starts only after its whole grid, so it ends the run's longest chain of
-    tasks. The SVM's calibration folds therefore run as tasks of their own across the
-    workers (joblib's Dask backend, which secedes this task's thread while they run); the
-    fitted model does not depend on where its folds ran.
-    """
-    import joblib
-
+    """The chosen grid point fitted on all of train, on a worker: a task function."""
     from sonicsep.classical import make_pipeline, smallest_class
 
-    folds_as_tasks = method == "svm"
-    pipeline = make_pipeline(
+    return make_pipeline(
         method, params, seed=seed, smallest_class=smallest_class(y_train), variant=variant,
-        n_train=len(y_train), n_jobs=-1 if folds_as_tasks else 1,
-    )
-    if not folds_as_tasks:
-        return pipeline.fit(X_train, y_train)
-    with joblib.parallel_backend("dask"):
-        return pipeline.fit(X_train, y_train)
+        n_train=len(y_train),
+    ).fit(X_train, y_train)
 
 
 class DaskRunner:
