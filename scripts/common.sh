@@ -36,3 +36,16 @@ if [ -n "${EPOCHS:-}" ]; then EPOCH_OPTS+=(--epochs "$EPOCHS"); fi
 TRAIN_OPTS=(${EPOCH_OPTS[@]+"${EPOCH_OPTS[@]}"})
 if [ -n "${TRAIN_CONFIG:-}" ]; then TRAIN_OPTS+=(--config "$TRAIN_CONFIG"); fi
 read -r -a BENCHMARK_OPTS <<< "${BENCHMARK_ARGS:-}"
+
+# Train each MODEL:FEATURE pair of $MODELS on the store $1 into $OUT/<model>_<feature>, and add
+# each workdir to RUNS (the report's runs).
+train_models() {
+    local store=$1 run model feature
+    for run in $MODELS; do
+        model=${run%%:*} feature=${run##*:}
+        step "$model on $feature" "$PY" -m sonicsep.train --store "$store" --model "$model" \
+            --feature "$feature" --workdir "$OUT/${model}_$feature" \
+            ${TRAIN_OPTS[@]+"${TRAIN_OPTS[@]}"}
+        RUNS+=("$OUT/${model}_$feature")
+    done
+}

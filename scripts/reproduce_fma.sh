@@ -40,13 +40,7 @@ step "classical baselines" "$PY" -m sonicsep.benchmark --store "$STORE" --out "$
     --jobs "$WORKERS" ${BENCHMARK_OPTS[@]+"${BENCHMARK_OPTS[@]}"}
 RUNS=("$OUT/classical")
 MODELS=${MODELS:-mlp:summary cnn:mel cnn:mfcc fusion:mel}
-for run in $MODELS; do
-    model=${run%%:*} feature=${run##*:}
-    step "$model on $feature" "$PY" -m sonicsep.train --store "$STORE" --model "$model" \
-        --feature "$feature" --workdir "$OUT/${model}_$feature" \
-        ${TRAIN_OPTS[@]+"${TRAIN_OPTS[@]}"}
-    RUNS+=("$OUT/${model}_$feature")
-done
+train_models "$STORE"
 if [[ " $MODELS " == *" cnn:mel "* ]]; then
     echo "FMA model for transfer: scripts/reproduce_gtzan.sh GTZAN_DIR $OUT/cnn_mel"
 fi

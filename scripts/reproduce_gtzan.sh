@@ -49,13 +49,7 @@ step "classical baselines" "$PY" -m sonicsep.benchmark --store "$STORE" --out "$
     --jobs "$WORKERS" ${BENCHMARK_OPTS[@]+"${BENCHMARK_OPTS[@]}"}
 RUNS=("$OUT/classical")
 MODELS=${MODELS:-mlp:summary cnn:mel cnn:mfcc}
-for run in $MODELS; do
-    model=${run%%:*} feature=${run##*:}
-    step "$model on $feature" "$PY" -m sonicsep.train --store "$STORE" --model "$model" \
-        --feature "$feature" --workdir "$OUT/${model}_$feature" \
-        ${TRAIN_OPTS[@]+"${TRAIN_OPTS[@]}"}
-    RUNS+=("$OUT/${model}_$feature")
-done
+train_models "$STORE"
 if [ -n "$FMA_PRETRAINED" ]; then
     for mode in $TRANSFER_MODES; do
         step "transfer FMA -> GTZAN ($mode)" "$PY" -m sonicsep.transfer \
