@@ -20,7 +20,7 @@ With ``--scheduler ADDRESS`` it instead times the same tracks through that runni
 N workers and through a LocalCluster of N workers, round by round, and prints both rates and
 their ratio (target: the external cluster within 10% of the local one). Start the workers as
 the README says (``dask worker ADDRESS --nthreads 1`` with the environment of
-:func:`sonicsep.featurize.dask_worker_environ`), on the same machine for a like-for-like ratio:
+:func:`sonicsep.dask_cluster.dask_worker_environ`), on the same machine for a like-for-like ratio:
 
     .venv/bin/python benchmarks/bench_featurize.py --scheduler tcp://127.0.0.1:8786 --tracks 64
 
@@ -51,8 +51,9 @@ for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL
 
 from sonicsep.audio import segment, stream  # noqa: E402
 from sonicsep.config import FeatureConfig  # noqa: E402
+from sonicsep.dask_cluster import cluster_client  # noqa: E402
 from sonicsep.datasets import DatasetWarning, load_dataset  # noqa: E402
-from sonicsep.featurize import _client, prepare_store, run_featurize  # noqa: E402
+from sonicsep.featurize import prepare_store, run_featurize  # noqa: E402
 from sonicsep.pipeline import featurize_track  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -85,7 +86,7 @@ def time_sonicsep(
         warnings.simplefilter("ignore", DatasetWarning)
         dataset = load_dataset("gtzan", root=root, split="random")
     store = prepare_store(str(out), dataset, config, workers, overwrite=True)
-    with _client(workers, scheduler) as client:
+    with cluster_client(workers, scheduler) as client:
         # Warm every worker (imports, Numba cache, FFT plans) on one track, as librosa's
         # baseline gets a warm-up call: the rate measured is the steady state.
         client.run(featurize_track, str(dataset.tracks["path"].iloc[0]), config)

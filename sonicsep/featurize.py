@@ -6,9 +6,10 @@ whole (:meth:`sonicsep.store.FeatureStore.write_shard`). Status lives in the sto
 skips finished tracks and a killed run loses at most the shards in flight. A track that cannot be
 decoded, is empty, or is too short is recorded as failed with its cause; the job carries on.
 
-With ``--scheduler`` the shards run on an existing cluster; :mod:`sonicsep.pipeline` holds what
-its workers import. A shard whose worker dies is run again on another worker; a run with no
-worker for ``--worker-timeout`` seconds stops and leaves its unfinished shards pending.
+With ``--scheduler`` the shards run on an existing cluster (:mod:`sonicsep.dask_cluster` holds
+the client's lifecycle); :mod:`sonicsep.pipeline` holds what its workers import. A shard whose
+worker dies is run again on another worker; a run with no worker for ``--worker-timeout``
+seconds stops and leaves its unfinished shards pending.
 
 Exit codes: 0 every track succeeded, 2 usage error, 3 some tracks failed or some shards could
 not be saved or were left pending for want of workers (the rest was saved), 130 interrupted by
@@ -20,7 +21,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import logging
 import os
 import sys
 import tempfile
@@ -33,6 +33,12 @@ from pathlib import Path
 import numpy as np
 
 from sonicsep.config import FeatureConfig
+from sonicsep.dask_cluster import (
+    DEFAULT_WORKER_TIMEOUT_S,
+    WorkerWatch,
+    cluster_client,
+    finished,
+)
 from sonicsep.datasets import DATASETS, DatasetWarning, dataset_spec, load_dataset
 from sonicsep.datasets.base import ECHONEST_FEATURES
 from sonicsep.errors import (
@@ -138,106 +144,6 @@ def _check_compatible(store: FeatureStore, dataset, config: FeatureConfig) -> No
         raise StoreError(f"{store.url} holds a different list of tracks (see --limit); {hint}")
 
 
-# Environment of local workers: one thread each (a worker is a core), and no
-# MALLOC_TRIM_THRESHOLD_, which Dask sets by default: it switches off glibc's adaptive mmap
-# threshold, so every multi-megabyte buffer is mapped, page-faulted and unmapped again, which
-# costs ~7 ms of a 30 s MP3 track's ~44 (50 ms with it; featurize_shard timed in one process).
-WORKER_ENV = {
-    "NUMBA_NUM_THREADS": "1",
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-}
-# A run with no worker connected says so after this long, then waits up to --worker-timeout.
-NO_WORKER_NOTICE_S = 30.0
-DEFAULT_WORKER_TIMEOUT_S = 300.0
-# How often a run that is waiting on its shards asks the scheduler how many workers it has.
-WORKER_POLL_S = 1.0
-
-
-def dask_worker_environ() -> dict[str, str]:
-    """Environment variables that make ``dask worker`` processes (with their nanny, the default)
-    start their workers as featurize starts its local ones: :data:`WORKER_ENV`, and no
-    ``MALLOC_TRIM_THRESHOLD_`` (a ``None`` in ``distributed.nanny.pre-spawn-environ`` unsets
-    Dask's default; an empty dict would merge with it and keep it)."""
-    spawn = {"MALLOC_TRIM_THRESHOLD_": None, **WORKER_ENV}
-    return {"DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON": repr(spawn)}
-
-
-def _closing_quietly(logging_config: dict) -> dict[str, str]:
-    """Environment that keeps a local worker quiet when its run stops it mid-task (Ctrl-C).
-
-    Closing a worker cancels the task it runs, and Dask's worker state machine then logs
-    "Async instruction ... ended with CancelledError", its only warning, which its own comment
-    says happens exclusively in ``Worker.close()``. The worker reads ``DASK_LOGGING`` when it
-    imports distributed, so the level is set for that logger only, beside the user's levels;
-    a ``logging.config``-style configuration (with ``version``) is left as it is.
-    """
-    if "version" in logging_config:
-        return {}
-    quiet = {**logging_config, "distributed.worker.state_machine": "error"}
-    return {"DASK_LOGGING": repr(quiet)}
-
-
-@contextlib.contextmanager
-def _client(workers: int, scheduler: str | None) -> Iterator:
-    """A client of the cluster at ``scheduler``, or of a LocalCluster of ``workers``
-    single-threaded processes that is shut down on exit (closing a client leaves a cluster
-    it was handed running, with its worker processes).
-
-    The local workers start deaf to Ctrl-C (:func:`~sonicsep.errors.deaf_to_ctrl_c`): the run
-    stops them. On Ctrl-C, Dask's own shutdown notices (a worker busy with a shard is killed
-    after a few seconds; the shard stays pending) are not logged: the run says what happened.
-    """
-    import dask
-    from dask.distributed import Client, LocalCluster
-
-    if scheduler:
-        with _tornado_level_kept(), Client(scheduler) as client, _quiet_when_interrupted():
-            yield client
-        return
-    spawn = {**WORKER_ENV, **_closing_quietly(dask.config.get("logging", {}))}
-    with (
-        dask.config.set({"distributed.nanny.pre-spawn-environ": spawn}),
-        deaf_to_ctrl_c(),
-        _semaphore_leaks_unreported(),
-    ):
-        cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
-        )
-    with _tornado_level_kept(), cluster, Client(cluster) as client, _quiet_when_interrupted():
-        yield client
-
-
-@contextlib.contextmanager
-def _semaphore_leaks_unreported() -> Iterator[None]:
-    """Start multiprocessing's resource tracker (if the cluster starts it) with its leak report
-    off. A worker killed mid-shard on Ctrl-C (after Dask's close timeout) leaves its nanny's
-    queue semaphores behind; the tracker cleans them up anyway and would print a UserWarning
-    saying so after the run's own last line. The variable is set only while the cluster
-    starts, which is when the tracker process is spawned and reads it."""
-    leak_report = "ignore::UserWarning:multiprocessing.resource_tracker"
-    previous = os.environ.get("PYTHONWARNINGS")
-    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, (previous, leak_report)))
-    try:
-        yield
-    finally:
-        if previous is None:
-            del os.environ["PYTHONWARNINGS"]
-        else:
-            os.environ["PYTHONWARNINGS"] = previous
-
-
-@contextlib.contextmanager
-def _quiet_when_interrupted() -> Iterator[None]:
-    """On KeyboardInterrupt, log only Dask's errors in this process from then on."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        logging.getLogger("distributed").setLevel(logging.ERROR)
-        raise
-
-
 @dataclasses.dataclass
 class RunCounts:
     """What one run did: tracks featurized ok and failed, and shards it could not finish.
@@ -252,102 +158,6 @@ class RunCounts:
     failed: int = 0
     shard_errors: dict[int, str] = dataclasses.field(default_factory=dict)
     stopped: str = ""
-
-
-@dataclasses.dataclass
-class WorkerWatch:
-    """How long the cluster has had no worker, and what a run should say and do about it.
-
-    Fed the worker count now and then (:meth:`observe`); a pure clock-driven state, so that the
-    messages and the give-up time are tested without a cluster.
-    """
-
-    timeout: float
-    notice_after: float = NO_WORKER_NOTICE_S
-    since: float | None = None
-    noticed: bool = False
-
-    def observe(self, n_workers: int, now: float) -> str:
-        """The line to print for this observation ("" for none)."""
-        if n_workers:
-            back = self.noticed
-            self.since, self.noticed = None, False
-            return f"{n_workers} workers connected; carrying on" if back else ""
-        if self.since is None:
-            self.since = now
-        waited = now - self.since
-        if self.expired(now):
-            return f"no workers for {waited:.0f} s (--worker-timeout {self.timeout:g})"
-        if not self.noticed and waited >= min(self.notice_after, self.timeout / 2):
-            self.noticed = True
-            return (f"no workers for {waited:.0f} s; waiting for workers to join, "
-                    f"giving up after --worker-timeout {self.timeout:g} s")
-        return ""
-
-    def expired(self, now: float) -> bool:
-        return self.since is not None and now - self.since >= self.timeout
-
-
-def _finished(pending: dict, client, watch: WorkerWatch, say) -> Iterator[tuple]:
-    """(shard, outcomes or the exception it raised) for each future of ``pending``
-    (future -> shard) as it finishes, taken out of ``pending``, while the cluster keeps a worker.
-
-    Results are gathered in the background (``as_completed(with_results=True)``): a result
-    held on a worker that dies before it is read is computed again, and a blocking
-    ``future.result()`` would wait for that without end when no worker is left. The futures
-    leave ``pending``, so the scheduler forgets a result once read. While the cluster has no
-    worker, ``watch`` says what to print through ``say``; when it expires, the futures left in
-    ``pending`` are cancelled (so no task of this run starts later, beside a rerun) and the
-    iteration ends. A worker that dies is not the end of its task: the scheduler runs the task
-    again on another worker (up to its ``allowed-failures``).
-    """
-    from dask.distributed import as_completed
-
-    finishing = as_completed(list(pending), with_results=True, raise_errors=False)
-    next_check = 0.0
-    while not finishing.is_empty():
-        batch = finishing.next_batch(block=False)
-        for future, result in batch:
-            # An erred future's result is its (type, exception, traceback).
-            yield pending.pop(future), (result[1] if future.status == "error" else result)
-        now = time.monotonic()
-        if batch or now < next_check:
-            time.sleep(0 if batch else 0.1)  # as_completed's own wait polls every 0.1 s too
-            continue
-        next_check = now + WORKER_POLL_S
-        line = watch.observe(len(client.nthreads()), now)
-        if line:
-            say(line)
-        if watch.expired(now):
-            client.cancel(list(pending))
-            _gathers_fail_quietly()
-            return
-
-
-TORNADO_LOGGER = "tornado.application"
-
-
-def _gathers_fail_quietly() -> None:
-    """Stop tornado logging the background gathers that closing the client fails, until
-    :func:`_client` has closed it (:func:`_tornado_level_kept` then restores the level).
-
-    as_completed may be reading a result whose worker died with the cluster's last one; the
-    gather then waits on the scheduler until the client closes, and fails inside tornado's
-    loop, which logs "Exception in callback ... CommClosedError" with a traceback after the
-    run's own summary. The run has already said what happened and keeps those shards pending.
-    """
-    logging.getLogger(TORNADO_LOGGER).setLevel(logging.CRITICAL)
-
-
-@contextlib.contextmanager
-def _tornado_level_kept() -> Iterator[None]:
-    """Tornado's application logger has its level back once the client inside has closed."""
-    logger = logging.getLogger(TORNADO_LOGGER)
-    level = logger.level
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def run_featurize(
@@ -379,7 +189,7 @@ def run_featurize(
         def say(line):
             bar.write(line, file=sys.stderr)
 
-        for shard, outcomes in _finished(pending, client, watch, say):
+        for shard, outcomes in finished(pending, client, watch, say):
             if isinstance(outcomes, BaseException):  # one shard's failure never stops the run
                 counts.shard_errors[shard] = cause = failure_cause(outcomes)
                 say(f"shard {shard} not saved, its tracks stay pending: {cause}")
@@ -392,7 +202,7 @@ def run_featurize(
             bar.update(len(outcomes))
             rate = (counts.ok + counts.failed) / max(1e-9, time.perf_counter() - start)
             bar.set_postfix(done=counts.ok, failed=counts.failed, tracks_s=f"{rate:.2f}")
-    if pending:  # _finished gave up on them
+    if pending:  # finished() gave up on them
         counts.stopped = (f"no workers connected to the scheduler for {worker_timeout:g} s "
                           "(--worker-timeout)")
     return counts
@@ -561,7 +371,7 @@ def _featurize_store(store: FeatureStore, config: FeatureConfig, args) -> int:
     warm_kernels(config)
     before = store.counts()
     try:
-        with _client(args.workers, args.scheduler) as client:
+        with cluster_client(args.workers, args.scheduler) as client:
             print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr)
             counts = run_featurize(store, client, args.retry_failed,
                                    progress=not args.no_progress,

@@ -505,7 +505,7 @@ def test_warm_kernels_says_it_is_compiling_only_when_slow(monkeypatch):
 
 
 def test_worker_watch_notices_then_gives_up_and_forgets_when_workers_return():
-    from sonicsep.featurize import WorkerWatch
+    from sonicsep.dask_cluster import WorkerWatch
 
     watch = WorkerWatch(timeout=300.0)
     assert watch.observe(2, now=0.0) == ""

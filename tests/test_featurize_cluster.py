@@ -23,9 +23,10 @@ from pathlib import Path
 import pytest
 from test_featurize import _assert_same_store, _store_arrays
 
-from sonicsep import featurize
+from sonicsep import dask_cluster
 from sonicsep.config import FeatureConfig
-from sonicsep.featurize import dask_worker_environ, main
+from sonicsep.dask_cluster import dask_worker_environ
+from sonicsep.featurize import main
 from sonicsep.store import FeatureStore
 
 # Ten 2 s segments a track and eight tracks a shard: a shard takes long enough (~0.5 s) that
@@ -234,11 +235,11 @@ def test_no_worker_left_stops_after_worker_timeout_and_a_rerun_completes(
 def test_tornado_is_silenced_only_until_the_client_closes():
     # A run that gives up silences the gathers that closing its client fails; the rest of the
     # process (another run, the user's own code) gets tornado's errors logged again.
-    logger = logging.getLogger(featurize.TORNADO_LOGGER)
+    logger = logging.getLogger(dask_cluster.TORNADO_LOGGER)
     logger.setLevel(logging.WARNING)
     try:
-        with featurize._tornado_level_kept():
-            featurize._gathers_fail_quietly()
+        with dask_cluster._tornado_level_kept():
+            dask_cluster._gathers_fail_quietly()
             assert logger.level == logging.CRITICAL
         assert logger.level == logging.WARNING
     finally:
