@@ -342,7 +342,7 @@ def _octave_response_fft(signals, hop_length, pad_mode, basis, bin0, out) -> Non
     n_rows = signals.shape[0] * frames
 
     def consume(plan, row0):
-        plan.execute_into(plan.output)
+        plan.execute()
         sparse_product(plan.output, indptr, indices, values, row0, frames, n_rows, bin0, out)
 
     fft_kernels._run_blocks(

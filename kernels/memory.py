@@ -10,6 +10,7 @@ proves it is free. Small arrays come straight from NumPy.
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 
@@ -29,8 +30,8 @@ def _pool() -> list[np.ndarray]:
 
 
 def _aligned_view(buffer: np.ndarray, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    offset = (-buffer.ctypes.data) % ALIGNMENT
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    offset = (-buffer.__array_interface__["data"][0]) % ALIGNMENT
+    nbytes = math.prod(shape) * dtype.itemsize
     return buffer[offset : offset + nbytes].view(dtype).reshape(shape)
 
 
@@ -61,9 +62,9 @@ def empty(shape, dtype) -> np.ndarray:
     Arrays from 1 MiB to 64 MiB reuse memory whose previous arrays have all been released;
     at most 64 MiB of released memory stays in a thread's pool.
     """
-    shape = tuple(int(s) for s in np.atleast_1d(shape)) if np.ndim(shape) else (int(shape),)
+    shape = tuple(int(s) for s in shape) if isinstance(shape, (tuple, list)) else (int(shape),)
     dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize
     if not _MIN_POOLED_BYTES <= nbytes <= _MAX_FREE_BYTES:
         return _aligned_view(np.empty(nbytes + ALIGNMENT, np.uint8), shape, dtype)
     pool = _pool()
