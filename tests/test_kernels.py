@@ -356,6 +356,43 @@ def test_constant_rows_have_zero_skew_and_kurtosis(length):
     np.testing.assert_array_equal(out, 0.0)
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(
+            st.floats(-1e6, 1e6, allow_nan=False), st.sampled_from([0.0, -0.0, 1.0, 2.5])
+        ),
+        min_size=1,
+        max_size=300,
+    ),
+    order=st.sampled_from(["as drawn", "sorted", "reversed", "organ pipe"]),
+)
+def test_median_in_place_is_numpys_median(values, order):
+    """The same value as NumPy's (equal floats are the same bits but for the sign of 0)."""
+    x = np.array(values)
+    if order == "sorted":
+        x = np.sort(x)
+    elif order == "reversed":
+        x = np.sort(x)[::-1].copy()
+    elif order == "organ pipe":
+        x = np.concatenate([np.sort(x)[::2], np.sort(x)[1::2][::-1]])
+    expected = np.median(x)
+    assert stats.median_in_place(x.copy()) == expected
+
+
+def test_median_selection_falls_back_to_a_sort_after_its_rounds(monkeypatch):
+    """Past _SELECT_ROUNDS partition rounds what is left is sorted: still NumPy's median."""
+    x = np.random.default_rng(7).standard_normal(1001)
+    monkeypatch.setattr(stats, "_SELECT_ROUNDS", 1)  # read by the pure-Python function
+    assert stats._select.py_func(x.copy(), 500) == np.sort(x)[500]
+
+
+def test_median_of_a_row_with_nan_is_nan():
+    out = np.empty((1, 1))
+    stats.summarize_rows(np.array([[1.0, np.nan, 3.0, 2.0]]), np.array([5]), 1e-15, out)
+    assert np.isnan(out[0, 0])
+
+
 def test_even_length_median_averages_middle_values():
     out = np.empty((1, 1))
     stats.summarize_rows(np.array([[4.0, 1.0, 3.0, 2.0]]), np.array([5]), 1e-15, out)
