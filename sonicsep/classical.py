@@ -433,6 +433,9 @@ class MethodResult:
     variant: str = classical_scale.EXACT
     # Samples and tracks the grid was tuned on, and whether they are a subsample of train.
     tuned_on: dict = dataclasses.field(default_factory=dict)
+    # False: the chosen point's grid fit, already on all of train, is the model (no refit;
+    # see classical_scale.keeps_fits).
+    refitted: bool = True
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
@@ -455,9 +458,10 @@ def _fit_score(method, params, seed, X_train, y_train, X_val, y_val) -> float:
     """Fit one grid point on train, return its accuracy on validation (labels pre-encoded)."""
     nested = classical_scale.NESTED.get(method)
     values = [params[nested]] if nested in params else [None]
-    return classical_scale.score_group(
-        method, classical_scale.EXACT, params, values, seed, X_train, y_train, X_val, y_val
-    )[0]
+    scores, _ = classical_scale.score_group(
+        method, classical_scale.EXACT, params, values, seed, False, X_train, y_train, X_val, y_val
+    )
+    return scores[0]
 
 
 class LocalRunner:
@@ -499,12 +503,15 @@ def tune(
     variant: str = classical_scale.EXACT,
     train_rows: np.ndarray | None = None,
     runner=None,
+    fits: dict | None = None,
 ) -> list[dict]:
     """Validation accuracy of every feasible grid point, fitted on train (or its ``train_rows``).
 
     Points that nest (:func:`sonicsep.classical_scale.nest`) share one fit; the groups run on
     ``runner`` (default: joblib with ``jobs`` processes). Returns
-    ``[{"params": ..., "val_accuracy": ...}]`` in grid order.
+    ``[{"params": ..., "val_accuracy": ...}]`` in grid order. Given a dict ``fits``, the
+    fitted pipelines that :func:`sonicsep.classical_scale.keeps_fits` keeps are put in it,
+    keyed by the index of the point each was fitted with.
     """
     n_fit = len(X_train) if train_rows is None else len(train_rows)
     points = grid_points(method, grid, n_fit)
@@ -514,24 +521,29 @@ def tune(
         )
     runner = LocalRunner(jobs) if runner is None else runner
     groups = classical_scale.nest(method, points, variant)
+    keep = fits is not None and classical_scale.keeps_fits(method, train_rows)
     calls = [
         (method, variant, fit,
-         [classical_scale.nested_values(method, variant, points[i]) for i in indices], seed)
+         [classical_scale.nested_values(method, variant, points[i]) for i in indices], seed,
+         keep)
         for fit, indices in groups
     ]
     data = (X_train, y_train, X_val, y_val, train_rows)
     scores = [None] * len(points)
-    for (_, indices), group_scores in zip(
-        groups, runner.map(classical_scale.score_group, calls, data), strict=True
-    ):
+    results = runner.map(classical_scale.score_group, calls, data)
+    for (fit, indices), (group_scores, model) in zip(groups, results, strict=True):
         for i, score in zip(indices, group_scores, strict=True):
             scores[i] = score
+        fitted = [i for i in indices if points[i] == fit]  # the point the fit is
+        if model is not None and fitted:
+            fits[fitted[0]] = model
     return [{"params": p, "val_accuracy": s} for p, s in zip(points, scores, strict=True)]
 
 
-def best_point(scored: Sequence[dict]) -> dict:
-    """The first grid point with the highest validation accuracy (first: deterministic ties)."""
-    return max(scored, key=lambda s: s["val_accuracy"])["params"]
+def best_index(scored: Sequence[dict]) -> int:
+    """Index of the first grid point with the highest validation accuracy (first:
+    deterministic ties)."""
+    return max(range(len(scored)), key=lambda i: scored[i]["val_accuracy"])
 
 
 def benchmark_method(
@@ -567,6 +579,7 @@ def benchmark_method(
             y_train, rows_train, classical_scale.tune_samples(method, tune_samples), seed=seed
         )
     tuned_rows = rows_train if train_rows is None else rows_train[train_rows]
+    fits: dict = {}
     start = time.perf_counter()
     scored = tune(
         method,
@@ -579,12 +592,16 @@ def benchmark_method(
         variant=variant,
         train_rows=train_rows,
         runner=runner,
+        fits=fits,
     )
     tune_seconds = time.perf_counter() - start
-    params = best_point(scored)
-    start = time.perf_counter()
-    pipeline = runner.refit(method, params, seed, variant, X_train, y_encoded)
-    fit_seconds = time.perf_counter() - start
+    chosen = best_index(scored)
+    params = scored[chosen]["params"]
+    pipeline, fit_seconds = fits.get(chosen), 0.0  # the grid's fit on all of train, if kept
+    if pipeline is None:
+        start = time.perf_counter()
+        pipeline = runner.refit(method, params, seed, variant, X_train, y_encoded)
+        fit_seconds = time.perf_counter() - start
     model = ClassicalModel(
         pipeline=pipeline,
         method=method,
@@ -627,6 +644,7 @@ def benchmark_method(
             "tracks": len(np.unique(tuned_rows)),
             "subsample": train_rows is not None,
         },
+        refitted=chosen not in fits,
     )
     model.scores = {
         "val_accuracy": result.val_accuracy,

@@ -52,6 +52,11 @@ NYSTROEM_COMPONENTS = 300
 # what its refit's predictions cost, so it keeps the fma_large-era bound. With these sizes the
 # fma_small-shaped benchmark of kNN, SVM, forest and MLP ran in 156 s wall, 184 CPU-s (README).
 # XGBoost's 8,000 is not measured as a whole grid: its refit on all of train dominates anyway.
+# Methods whose grid fits on all of train are kept, so that the chosen one is the model
+# instead of being fitted again: the calibrated SVC (6 SVC fits a point, the longest refit
+# of a GTZAN-sized store) and the MLP, both with models of at most a few MB. A forest's or
+# kNN's model can be as large as its training data, so theirs are refitted.
+KEPT_FITS = ("svm", "mlp")
 TUNE_SAMPLES = {
     "knn": 100_000,
     "svm": 8_000,
@@ -249,15 +254,17 @@ def score_group(
     fit_params: Mapping,
     values: Sequence,
     seed: int,
+    keep: bool,
     X_train: np.ndarray,
     y_train: np.ndarray,
     X_val: np.ndarray,
     y_val: np.ndarray,
     train_rows: np.ndarray | None = None,
     n_jobs: int = 1,
-) -> list[float]:
+) -> tuple[list[float], object]:
     """Fit one group on train (``train_rows`` of it when tuning on a subsample), return the
-    validation accuracy at each nested value (labels pre-encoded). This is a task function.
+    validation accuracy at each nested value (labels pre-encoded) and, with ``keep``, the
+    fitted pipeline (else None). This is a task function.
 
     Predicts by argmax probability, exactly as the final model is scored. ``n_jobs`` threads
     fit the estimators that have them (forests, XGBoost, kNN); their results do not depend
@@ -273,7 +280,15 @@ def score_group(
     )
     model.fit(X_train, y_train)
     probas = nested_probabilities(method, model, X_val, list(values), variant)
-    return [metrics.accuracy(y_val, p.argmax(axis=1)) for p in probas]
+    return [metrics.accuracy(y_val, p.argmax(axis=1)) for p in probas], model if keep else None
+
+
+def keeps_fits(method: str, train_rows: np.ndarray | None) -> bool:
+    """Whether ``method``'s grid fits are returned for reuse: when they are fits on all of
+    train (no tuning subsample), the chosen point's fit is the model its refit would make,
+    the same estimator on the same data and seed. Only for the methods in :data:`KEPT_FITS`,
+    whose models are small."""
+    return train_rows is None and method in KEPT_FITS
 
 
 # ---------------------------------------------------------------------- tuning subsample

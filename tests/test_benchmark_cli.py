@@ -56,6 +56,10 @@ def test_cli_writes_results_figures_and_models(full_run, store_url):
     assert all(r["variant"] == "exact" and not r["tuned_on"]["subsample"]
                for r in report["results"])
     assert report["protocol"]["nested"]["random_forest"] == "n_estimators"
+    # Tuned on all of train, SVM and the MLP keep their grid fit; the others refit.
+    assert {r["method"] for r in report["results"] if not r["refitted"]} == {"svm", "mlp"}
+    assert all(r["fit_seconds"] == 0 for r in report["results"] if not r["refitted"])
+    assert "| kept |" in markdown
     assert "| method | summary segment | summary track | mel segment" in markdown
     assert "echonest track |" in markdown and "train only" in markdown
     for method in classical.METHODS:

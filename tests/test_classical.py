@@ -206,7 +206,7 @@ def test_best_point_takes_the_first_of_ties():
         {"params": {"k": 2}, "val_accuracy": 0.9},
         {"params": {"k": 3}, "val_accuracy": 0.9},
     ]
-    assert classical.best_point(scored) == {"k": 2}
+    assert classical.best_index(scored) == 1
 
 
 def test_genre_missing_from_train_gets_zero_probability(store):

@@ -161,6 +161,35 @@ def test_subsampled_tuning_refits_on_all_of_train(store, data):
                               "subsample": False}
 
 
+KEPT_GRIDS = {"svm": {"kernel": ("linear", "rbf")}, "mlp": {"alpha": (1e-4, 1e-2)}}
+
+
+@pytest.mark.parametrize("method", sorted(KEPT_GRIDS))
+def test_a_grid_fit_on_all_of_train_is_the_model_without_a_refit(store, data, method):
+    """Tuned on all of train, the chosen point's grid fit is kept: it predicts as a refit of
+    that point does, and the runner is never asked to refit."""
+    fs, X_train, y_train, _, _ = data
+
+    class NoRefit(classical.LocalRunner):
+        def refit(self, *args):
+            raise AssertionError("refitted a point the grid had already fitted on all of train")
+
+    grid = KEPT_GRIDS[method]
+    result, model = classical.benchmark_method(
+        method, fs, store, grid=grid, tune_samples=0, runner=NoRefit()
+    )
+    assert not result.refitted and not result.tuned_on["subsample"]
+    classes = np.unique(y_train)
+    refit = classical.make_pipeline(
+        method, result.params, seed=classical.SEED,
+        smallest_class=classical.smallest_class(y_train), n_train=len(y_train),
+    ).fit(X_train, np.searchsorted(classes, y_train))
+    np.testing.assert_array_equal(model.pipeline.predict_proba(fs.X), refit.predict_proba(fs.X))
+    # On a tuning subsample the grid's fits are not the model: the chosen point is refitted.
+    subsampled, _ = classical.benchmark_method(method, fs, store, grid=grid, tune_samples=60)
+    assert subsampled.refitted and subsampled.tuned_on["subsample"]
+
+
 def test_a_model_saved_before_variants_loads_as_exact(store, data, tmp_path):
     _, model = classical.benchmark_method("knn", data[0], store, grid={"n_neighbors": (3,)})
     path = model.save(tmp_path / "knn.joblib")
