@@ -155,12 +155,19 @@ def _check_chroma_args(sr, n_fft, n_chroma, tuning, ctroct, octwidth, norm, base
 
 def _chroma_kwargs(kwargs: dict) -> dict:
     """chroma_stft's filterbank ``kwargs`` completed with :func:`chroma`'s defaults."""
-    parameters = inspect.signature(chroma).parameters
-    known = {name: parameters[name].default for name in _CHROMA_STFT_KWARGS}
+    known = _chroma_defaults()
     unknown = sorted(set(kwargs) - set(known))
     if unknown:
         raise TypeError(f"chroma_stft() got unexpected keyword arguments {unknown}")
     return {**known, **kwargs}
+
+
+@functools.cache
+def _chroma_defaults() -> dict:
+    """:func:`chroma`'s defaults of the keywords chroma_stft passes on, read once (reading a
+    signature costs ~0.1 ms, and a batch of segments asks for them once a segment)."""
+    parameters = inspect.signature(chroma).parameters
+    return {name: parameters[name].default for name in _CHROMA_STFT_KWARGS}
 
 
 def _wavelet_args(freqs, sr, window, filter_scale, gamma, alpha):
