@@ -52,11 +52,6 @@ NYSTROEM_COMPONENTS = 300
 # what its refit's predictions cost, so it keeps the fma_large-era bound. With these sizes the
 # fma_small-shaped benchmark of kNN, SVM, forest and MLP ran in 156 s wall, 184 CPU-s (README).
 # XGBoost's 8,000 is not measured as a whole grid: its refit on all of train dominates anyway.
-# Methods whose grid fits on all of train are kept, so that the chosen one is the model
-# instead of being fitted again: the calibrated SVC (6 SVC fits a point, the longest refit
-# of a GTZAN-sized store) and the MLP, both with models of at most a few MB. A forest's or
-# kNN's model can be as large as its training data, so theirs are refitted.
-KEPT_FITS = ("svm", "mlp")
 TUNE_SAMPLES = {
     "knn": 100_000,
     "svm": 8_000,
@@ -64,6 +59,12 @@ TUNE_SAMPLES = {
     "xgboost": 8_000,
     "mlp": 8_000,
 }
+
+# Methods whose grid fits on all of train are kept, so that the chosen one is the model
+# instead of being fitted again: the calibrated SVC (6 SVC fits a point, the longest refit
+# of a GTZAN-sized store) and the MLP, both with models of at most a few MB. A forest's or
+# kNN's model can be as large as its training data, so theirs are refitted.
+KEPT_FITS = ("svm", "mlp")
 
 TRUNCATED = ("max_depth points scored from one forest grown to the deepest point, each tree "
              "read down to the point's depth (separate depth-limited forests in distribution, "
