@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import psutil
 
-from sonicsep import classical
+from sonicsep import classical, classical_features
 from sonicsep.config import FeatureConfig
 from sonicsep.datasets.splits import stratified_split
 from sonicsep.store import OK, FeatureStore, ShardResult
@@ -198,7 +198,7 @@ def crossover(sizes, seed=0) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         store = make_store(Path(folder) / "s.zarr", max(sizes) // 4 + 2000, seed)
-        fs = classical.load_feature_set(store, "summary")
+        fs = classical_features.load_feature_set(store, "summary")
         X_train, y_train, _ = fs.part("train")
         X_val, y_val, _ = fs.part("val")
         for n in sizes:

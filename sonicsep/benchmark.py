@@ -28,7 +28,14 @@ from pathlib import Path
 
 import joblib
 
-from sonicsep import classical, classical_dask, classical_leakage, classical_scale, metrics
+from sonicsep import (
+    classical,
+    classical_dask,
+    classical_features,
+    classical_leakage,
+    classical_scale,
+    metrics,
+)
 from sonicsep.errors import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -92,11 +99,11 @@ def run_benchmark(
     best: dict[str, tuple[classical.MethodResult, classical.ClassicalModel]] = {}
     for name in feature_sets:
         log(f"loading feature set {name!r} ...")
-        fs = classical.load_feature_set(store, name)
+        fs = classical_features.load_feature_set(store, name)
         sample_check = classical_leakage.disjoint_tracks(store, [fs])
         if sample_check.status != "ok":
             sample_checks.append(sample_check)
-        runnable, fs_notes = classical.check_feature_set(fs)
+        runnable, fs_notes = classical_features.check_feature_set(fs)
         notes += fs_notes
         if not runnable:
             continue
@@ -232,7 +239,7 @@ def _prefer(new: classical.MethodResult, old: classical.MethodResult) -> bool:
     """
 
     def rank(r):
-        return (r.feature_set in classical.AUDIO_FEATURE_SETS, r.val_track_accuracy)
+        return (r.feature_set in classical_features.AUDIO_FEATURE_SETS, r.val_track_accuracy)
 
     return rank(new) > rank(old)
 
@@ -326,8 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--features",
         action="append",
         metavar="SET",
-        help=f"feature set(s), repeatable or comma-separated: {', '.join(classical.FEATURE_SETS)} "
-        "(default: all the store supports)",
+        help="feature set(s), repeatable or comma-separated: "
+        f"{', '.join(classical_features.FEATURE_SETS)} (default: all the store supports)",
     )
     p.add_argument(
         "--methods",
@@ -396,12 +403,12 @@ def main(argv: Sequence[str] | None = None, *, grids: Mapping[str, Mapping] | No
         print("error: --jobs must be >= 1", file=sys.stderr)
         return EXIT_USAGE
     try:
-        feature_sets = parse_choices(args.features, classical.FEATURE_SETS, "--features")
+        feature_sets = parse_choices(args.features, classical_features.FEATURE_SETS, "--features")
         methods = parse_choices(args.methods, classical.METHODS, "--methods") or list(
             classical.METHODS
         )
         store = FeatureStore.open(args.store)
-        supported = classical.supported_feature_sets(store)
+        supported = classical_features.supported_feature_sets(store)
         missing = [f for f in feature_sets if f not in supported]
         if missing:
             raise ParameterError(

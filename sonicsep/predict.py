@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sonicsep import classical, metrics
+from sonicsep import classical, classical_features, metrics
 from sonicsep.config import FeatureConfig
 from sonicsep.errors import (
     EXIT_OK,
@@ -76,14 +76,14 @@ def classical_inputs(
     usage error, not a failure of every file.
     """
     if model.feature_set == "mel":
-        return lambda features: classical.mel_band_stats(features["mel_db"])
+        return lambda features: classical_features.mel_band_stats(features["mel_db"])
     if model.feature_set == "fma":  # one sample per file: the whole file is one "segment"
         return lambda features: features["fma_features"][np.newaxis]
-    if model.feature_set not in classical.AUDIO_FEATURE_SETS:
+    if model.feature_set not in classical_features.AUDIO_FEATURE_SETS:
         raise ModelError(
             f"the {model.method} model was trained on '{model.feature_set}' features, which "
             "come from dataset metadata, not audio; use a model trained on "
-            f"{', '.join(classical.AUDIO_FEATURE_SETS)}"
+            f"{', '.join(classical_features.AUDIO_FEATURE_SETS)}"
         )
     position = {name: i for i, name in enumerate(summary_names)}
     missing = [c for c in model.columns if c not in position]
@@ -112,7 +112,7 @@ def classical_predictor(model: classical.ClassicalModel, source: Path) -> Predic
 def best_classical_model(folder: Path) -> tuple[Path, classical.ClassicalModel]:
     """The saved model of a benchmark results folder that predict uses (module docstring)."""
     saved = [(path, classical.load_classical_model(path)) for path in folder.glob("*.joblib")]
-    usable = [(p, m) for p, m in saved if m.feature_set in classical.AUDIO_FEATURE_SETS]
+    usable = [(p, m) for p, m in saved if m.feature_set in classical_features.AUDIO_FEATURE_SETS]
     if not usable:
         raise ModelError(
             f"{folder} holds no classical model trained on audio features; run "

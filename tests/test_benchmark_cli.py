@@ -12,7 +12,7 @@ import pytest
 from synthetic_store import make_synthetic_store
 from test_classical import TINY_GRIDS
 
-from sonicsep import benchmark, classical
+from sonicsep import benchmark, classical, classical_features
 from sonicsep.errors import ParameterError
 from sonicsep.store import FeatureStore
 
@@ -65,7 +65,8 @@ def test_cli_writes_results_figures_and_models(full_run, store_url):
     for method in classical.METHODS:
         model = classical.load_classical_model(out / "models" / f"{method}.joblib")
         assert model.method == method and model.genres == store.genres
-        assert model.feature_set in classical.AUDIO_FEATURE_SETS  # never the metadata-only set
+        # never the metadata-only set
+        assert model.feature_set in classical_features.AUDIO_FEATURE_SETS
         assert model.feature_config == store.config.to_dict()
         assert report["models"][method].endswith(f"models/{method}.joblib")
 
@@ -96,7 +97,7 @@ def test_cli_prints_the_table(store_url, tmp_path, capsys):
 
 
 def test_parse_choices_accepts_repeats_and_commas():
-    known = classical.FEATURE_SETS
+    known = classical_features.FEATURE_SETS
     assert benchmark.parse_choices(["mel,summary", "echonest", "mel"], known, "--features") == [
         "mel",
         "summary",

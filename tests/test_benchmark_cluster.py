@@ -15,7 +15,7 @@ from synthetic_store import make_synthetic_store
 # featurize cluster tests, used as a fixture here too.
 from test_featurize_cluster import STARTUP_S, cluster  # noqa: F401 - a pytest fixture
 
-from sonicsep import benchmark, classical
+from sonicsep import benchmark, classical, classical_features
 
 TUNING = ("method", "feature_set", "variant", "params", "grid", "tuned_on")
 REFIT = ("val_accuracy", "test_segment_accuracy", "test_track_accuracy", "confusion")
@@ -51,8 +51,8 @@ def test_python_m_benchmark_on_a_loopback_cluster_equals_a_local_run(request, tm
     remote_xgb = classical.load_classical_model(remote["models"]["xgboost"])
     local_xgb = classical.load_classical_model(local["models"]["xgboost"])
     assert remote_xgb.params == local_xgb.params
-    X_test = classical.load_feature_set(benchmark.FeatureStore.open(str(url)), "echonest").part(
-        "test")[0]
+    X_test = classical_features.load_feature_set(
+        benchmark.FeatureStore.open(str(url)), "echonest").part("test")[0]
     np.testing.assert_allclose(remote_xgb.predict_proba(X_test), local_xgb.predict_proba(X_test),
                                atol=1e-5)
     from dask.distributed import Client

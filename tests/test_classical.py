@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from synthetic_store import make_synthetic_store
 
-from sonicsep import classical
+from sonicsep import classical, classical_features
 from sonicsep.errors import ModelError, ParameterError, StoreError
 from sonicsep.store import SPLITS, FeatureStore
 
@@ -29,34 +29,36 @@ def store(tmp_path_factory) -> FeatureStore:
 
 
 @pytest.fixture(scope="module")
-def summary(store) -> classical.FeatureSet:
-    return classical.load_feature_set(store, "summary")
+def summary(store) -> classical_features.FeatureSet:
+    return classical_features.load_feature_set(store, "summary")
 
 
 # ---------------------------------------------------------------------- feature sets
 def test_summary_columns_selects_mfcc_by_name():
     names = ["rms_mean", "mfcc01_mean", "spectral_centroid_var", "mfcc01_var"]
-    assert classical.summary_columns(names, "summary") == [0, 1, 2, 3]
-    assert classical.summary_columns(names, "mfcc") == [1, 3]
+    assert classical_features.summary_columns(names, "summary") == [0, 1, 2, 3]
+    assert classical_features.summary_columns(names, "mfcc") == [1, 3]
     with pytest.raises(ParameterError, match="echonest"):
-        classical.summary_columns(names, "echonest")
+        classical_features.summary_columns(names, "echonest")
 
 
 def test_mel_band_stats_are_mean_then_variance_over_time(rng):
     mel = rng.normal(-40, 10, (2, 3, 5, 11)).astype(np.float32)
-    stats = classical.mel_band_stats(mel)
+    stats = classical_features.mel_band_stats(mel)
     assert stats.shape == (2, 3, 10) and stats.dtype == np.float32
     np.testing.assert_allclose(stats[..., :5], mel.mean(-1), rtol=1e-5)
     np.testing.assert_allclose(stats[..., 5:], mel.var(-1), rtol=1e-4)
-    assert classical.mel_band_columns(5)[:2] == ("mel000_mean", "mel001_mean")
-    assert classical.mel_band_columns(5)[5] == "mel000_var"
+    assert classical_features.mel_band_columns(5)[:2] == ("mel000_mean", "mel001_mean")
+    assert classical_features.mel_band_columns(5)[5] == "mel000_var"
 
 
 def test_mel_feature_set_read_by_shard_matches_the_whole_array(store):
-    fs = classical.load_feature_set(store, "mel")
+    fs = classical_features.load_feature_set(store, "mel")
     rows, segments = store.segment_index()
     whole = store.array("mel_db")[:]  # fine for the tiny store, the thing the loader avoids
-    np.testing.assert_allclose(fs.X, classical.mel_band_stats(whole[rows, segments]), rtol=1e-6)
+    np.testing.assert_allclose(
+        fs.X, classical_features.mel_band_stats(whole[rows, segments]), rtol=1e-6
+    )
     assert store.n_tracks % store.tracks_per_shard  # the last shard is partial: covered too
     assert fs.level == "segment" and len(fs.columns) == 2 * store.config.n_mels
 
@@ -70,7 +72,7 @@ def test_summary_feature_set_matches_store(store, summary):
 
 
 def test_echonest_feature_set_is_one_sample_per_track_without_nan(store):
-    fs = classical.load_feature_set(store, "echonest")
+    fs = classical_features.load_feature_set(store, "echonest")
     tracks = store.tracks()
     has_echonest = tracks[list(store.echonest_names)].notna().all(axis=1).to_numpy()
     assert fs.level == "track" and fs.columns == store.echonest_names
@@ -82,7 +84,7 @@ def test_echonest_feature_set_is_one_sample_per_track_without_nan(store):
 
 @pytest.mark.parametrize("name", ["summary", "mel", "echonest"])
 def test_no_track_has_samples_in_two_splits(store, name):
-    fs = classical.load_feature_set(store, name)
+    fs = classical_features.load_feature_set(store, name)
     tracks_of = {s: set(fs.part(s)[2]) for s in SPLITS}
     assert all(tracks_of.values())
     assert not tracks_of["train"] & tracks_of["val"]
@@ -96,28 +98,32 @@ def test_no_track_has_samples_in_two_splits(store, name):
 def test_summary_loads_without_mel_db(tmp_path):
     """Summaries never touch the spectrograms: deleting or corrupting mel_db changes nothing."""
     url = tmp_path / "store.zarr"
-    reference = classical.load_feature_set(make_synthetic_store(url), "summary")
+    reference = classical_features.load_feature_set(make_synthetic_store(url), "summary")
     for chunk in (url / "mel_db" / "c").rglob("*"):
         if chunk.is_file():
             chunk.write_bytes(b"not a blosc frame")
     corrupted = FeatureStore.open(url)
     with pytest.raises(StoreError, match=r"mel_db.*shard index truncated"):
-        classical.load_feature_set(corrupted, "mel")
-    np.testing.assert_array_equal(classical.load_feature_set(corrupted, "summary").X, reference.X)
+        classical_features.load_feature_set(corrupted, "mel")
+    np.testing.assert_array_equal(
+        classical_features.load_feature_set(corrupted, "summary").X, reference.X
+    )
     shutil.rmtree(url / "mel_db")
     deleted = FeatureStore.open(url)
-    assert "mel" not in classical.supported_feature_sets(deleted)
-    np.testing.assert_array_equal(classical.load_feature_set(deleted, "summary").X, reference.X)
+    assert "mel" not in classical_features.supported_feature_sets(deleted)
+    np.testing.assert_array_equal(
+        classical_features.load_feature_set(deleted, "summary").X, reference.X
+    )
 
 
 def test_supported_feature_sets(store):
     # The synthetic summary columns are f00_mean..., so there is no 'mfcc' set.
-    assert classical.supported_feature_sets(store) == ("summary", "mel", "echonest")
+    assert classical_features.supported_feature_sets(store) == ("summary", "mel", "echonest")
 
 
 def _feature_set(split, y, level="track"):
     n = len(y)
-    return classical.FeatureSet(
+    return classical_features.FeatureSet(
         name="echonest",
         level=level,
         columns=("a",),
@@ -129,11 +135,12 @@ def _feature_set(split, y, level="track"):
 
 
 def test_check_feature_set_skips_an_empty_split_and_warns_when_small():
-    ok, notes = classical.check_feature_set(_feature_set(["train", "train", "test"], [0, 1, 0]))
+    check = classical_features.check_feature_set
+    ok, notes = check(_feature_set(["train", "train", "test"], [0, 1, 0]))
     assert not ok and "val" in notes[0] and "skipped" in notes[0]
-    ok, notes = classical.check_feature_set(_feature_set(["train", "val", "test"], [0, 0, 1]))
+    ok, notes = check(_feature_set(["train", "val", "test"], [0, 0, 1]))
     assert not ok and "1 genre" in notes[0]
-    ok, notes = classical.check_feature_set(
+    ok, notes = classical_features.check_feature_set(
         _feature_set(["train", "train", "val", "test"], [0, 1, 0, 1])
     )
     assert ok and "only 2 training tracks" in notes[0]
@@ -192,7 +199,7 @@ def test_parallel_tuning_gives_the_same_scores(summary):
 @pytest.mark.parametrize("method", ["knn", "random_forest", "xgboost"])
 def test_threaded_refit_is_the_model_tuning_scored(store, method):
     """Tuning fits with one thread, the final refit with ``jobs``: both must be the same model."""
-    fs = classical.load_feature_set(store, "echonest")  # the noisy set: probabilities vary
+    fs = classical_features.load_feature_set(store, "echonest")  # the noisy set: probabilities vary
     X_train, y_train, _ = fs.part("train")
     params = classical.grid_points(method, classical.STUDY_GRIDS[method], len(X_train))[-1]
     one = classical.make_pipeline(method, params, n_jobs=1).fit(X_train, y_train)
@@ -211,11 +218,11 @@ def test_best_point_takes_the_first_of_ties():
 
 def test_genre_missing_from_train_gets_zero_probability(store):
     tracks = store.tracks()
-    fs = classical.load_feature_set(store, "summary")
+    fs = classical_features.load_feature_set(store, "summary")
     # Drop genre 2 from train only: the model has no column for it and must still answer
     # with one probability per store genre.
     keep = ~((fs.split == "train") & (fs.y == 2))
-    fs = classical.FeatureSet(
+    fs = classical_features.FeatureSet(
         name=fs.name,
         level=fs.level,
         columns=fs.columns,

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from synthetic_store import make_synthetic_store
 
-from sonicsep import classical, classical_leakage
+from sonicsep import classical_features, classical_leakage
 from sonicsep.datasets.fma import OFFICIAL_SPLITS, read_artists, read_tracks
 
 
@@ -20,7 +20,7 @@ def store(tmp_path_factory):
 
 
 def test_disjoint_splits_pass_and_a_shared_track_fails(store):
-    fs = classical.load_feature_set(store, "summary")
+    fs = classical_features.load_feature_set(store, "summary")
     check = classical_leakage.disjoint_tracks(store, [fs])
     assert check.status == "ok" and "36 tracks are disjoint" in check.text
     tracks = store.tracks()
@@ -28,7 +28,7 @@ def test_disjoint_splits_pass_and_a_shared_track_fails(store):
         "track_id"]
     shared = types.SimpleNamespace(tracks=lambda: tracks)
     assert classical_leakage.disjoint_tracks(shared).status == "fail"
-    moved = classical.FeatureSet(**{**fs.__dict__, "split": np.roll(fs.split, 1)})
+    moved = classical_features.FeatureSet(**{**fs.__dict__, "split": np.roll(fs.split, 1)})
     check = classical_leakage.disjoint_tracks(store, [moved])
     assert check.status == "fail" and "not in their track's split" in check.text
 

@@ -8,7 +8,7 @@ import tracemalloc
 
 from synthetic_store import make_synthetic_store
 
-from sonicsep import classical
+from sonicsep import classical_features
 from sonicsep.config import FeatureConfig
 
 # Six segments of 74 summary features as in fma_large; spectrograms tiny (never read here).
@@ -21,7 +21,7 @@ def test_summary_set_loads_within_a_small_multiple_of_its_size(tmp_path):
                                  tracks_per_shard=512, n_summary=74)
     tracemalloc.start()
     try:
-        fs = classical.load_feature_set(store, "summary")
+        fs = classical_features.load_feature_set(store, "summary")
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from synthetic_store import make_synthetic_store
 
-from sonicsep import classical, classical_scale
+from sonicsep import classical, classical_features, classical_scale
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def store(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def data(store):
-    fs = classical.load_feature_set(store, "summary")
+    fs = classical_features.load_feature_set(store, "summary")
     X_train, y_train, _ = fs.part("train")
     X_val, y_val, _ = fs.part("val")
     return fs, X_train, y_train, X_val, y_val

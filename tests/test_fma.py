@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from synthetic_store import TINY_CONFIG, make_synthetic_store
 
-from sonicsep import audio, benchmark, classical, predict
+from sonicsep import audio, benchmark, classical, classical_features, predict
 from sonicsep.features.fma import (
     FMA_COLUMN_NAMES,
     FMA_COLUMNS,
@@ -136,8 +136,8 @@ def test_benchmark_trains_on_fma_features_and_predict_uses_them(tmp_path, fma_mp
     url = tmp_path / "fma.zarr"
     make_synthetic_store(url, config=TINY_CONFIG.replace(fma_features=True))
     store = FeatureStore.open(str(url))
-    assert "fma" in classical.supported_feature_sets(store)
-    fs = classical.load_feature_set(store, "fma")
+    assert "fma" in classical_features.supported_feature_sets(store)
+    fs = classical_features.load_feature_set(store, "fma")
     assert fs.level == "track" and fs.X.shape == (store.n_tracks, 518)
     out = tmp_path / "out"
     code = benchmark.main(["--store", str(url), "--out", str(out), "--features", "fma",

@@ -18,7 +18,7 @@ import pytest
 import soundfile as sf
 from helpers import ONE_POINT_GRIDS, make_demo_store, track_path, train_tiny_cnn
 
-from sonicsep import classical, predict
+from sonicsep import classical, classical_features, predict
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -59,7 +59,7 @@ def _segment_proba(answer: dict, genres) -> np.ndarray:
 
 
 def _stored_segment_proba(model: classical.ClassicalModel, store, row: int) -> np.ndarray:
-    fs = classical.load_feature_set(store, model.feature_set)
+    fs = classical_features.load_feature_set(store, model.feature_set)
     return model.predict_proba(fs.X[fs.track_row == row])
 
 
@@ -67,7 +67,7 @@ def _stored_segment_proba(model: classical.ClassicalModel, store, row: int) -> n
 @pytest.mark.parametrize("feature_set", ["summary", "mfcc", "mel"])
 def test_a_saved_classical_model_sees_the_file_as_the_store_did(store, tmp_path, capsys,
                                                                 feature_set):
-    fs = classical.load_feature_set(store, feature_set)
+    fs = classical_features.load_feature_set(store, feature_set)
     _, model = classical.benchmark_method("knn", fs, store, grid=ONE_POINT_GRIDS["knn"])
     path = model.save(tmp_path / "knn.joblib")
     row = 7
@@ -104,7 +104,7 @@ def test_a_results_folder_uses_its_best_model_by_validation(store, classical_dir
 
 
 def test_ties_go_to_the_first_method_in_study_order(store, tmp_path):
-    fs = classical.load_feature_set(store, "summary")
+    fs = classical_features.load_feature_set(store, "summary")
     _, model = classical.benchmark_method("knn", fs, store, grid=ONE_POINT_GRIDS["knn"])
     same = {"val_track_accuracy": 0.5}
     for method in ("mlp", "svm", "knn"):

@@ -27,7 +27,7 @@ import soundfile as sf
 from fastapi.testclient import TestClient  # needs httpx2, in the dev extra
 from helpers import ONE_POINT_GRIDS, make_demo_store, track_path
 
-from sonicsep import benchmark, classical, predict, serve, similar, webapp
+from sonicsep import benchmark, classical, classical_features, predict, serve, similar, webapp
 from sonicsep.store import DEFAULT_STORE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,7 +49,7 @@ def write_clip(path: Path, seconds: float, seed: int = 0, sr: int = 22050) -> Pa
 def build_model(store, out: Path) -> Path:
     """A results folder holding a one-point kNN on summaries (what benchmark saves, without
     its figures: t-SNE alone takes seconds)."""
-    features = classical.load_feature_set(store, "summary")
+    features = classical_features.load_feature_set(store, "summary")
     _, knn = classical.benchmark_method("knn", features, store, grid=ONE_POINT_GRIDS["knn"])
     knn.save(out / "models" / "knn.joblib")
     return out
